@@ -1,0 +1,258 @@
+"""Load treaty files into validated ``TreatySpec`` objects, or report every problem.
+
+Reading happens in two stages. The YAML stage (``engine.yaml_loader``) rejects what
+is not a safe, well-formed document and stops there, because a file with duplicate
+keys or a syntax error has no single meaning to validate. The schema stage validates
+the data against ``engine.spec`` and maps each pydantic error back to the line and
+column where the offending key or value was written. Every problem found in a stage
+is raised together in one ``SpecError``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+from pydantic import ValidationError
+
+from engine.errors import NO_VALUE, Problem, SpecError
+from engine.spec import PROVISION_ERROR, SCHEMA_VERSION, SCHEMA_VERSIONS, TreatySpec
+from engine.spec_fields import RULE_ERROR, did_you_mean, not_a_number_hint
+from engine.yaml_loader import FieldPath, LoadedYaml, Position, load_yaml, load_yaml_file
+from provisions import PROVISION_KINDS
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def load_treaty(path: str | os.PathLike) -> TreatySpec:
+    """Read, parse and validate a treaty file; raise ``SpecError`` listing every problem."""
+    return _validate_loaded(load_yaml_file(path), str(path))
+
+
+def parse_treaty_text(text: str, filename: str = "<string>") -> TreatySpec:
+    """Parse and validate treaty YAML given as text; ``filename`` labels the problems."""
+    return _validate_loaded(load_yaml(text, filename), filename)
+
+
+def validate_treaty_data(
+    data: dict,
+    filename: str = "<data>",
+    positions: dict[FieldPath, Position] | None = None,
+) -> TreatySpec:
+    """Validate already-parsed treaty data, such as a file's data edited by a sweep.
+
+    ``positions`` (from ``engine.yaml_loader``) lets problems name lines and columns;
+    without it they name only the field path.
+    """
+    return _validate(data, filename, positions, [])
+
+
+def _validate_loaded(loaded: LoadedYaml, filename: str) -> TreatySpec:
+    problems = []
+    data = loaded.data
+    if isinstance(data, dict) and "schema" in data and next(iter(data)) != "schema":
+        mark = loaded.positions[("schema",)].key or loaded.positions[("schema",)].value
+        problems.append(
+            Problem(filename, mark.line, mark.column, "schema", "must be the first key of the file")
+        )
+    return _validate(data, filename, loaded.positions, problems)
+
+
+def _validate(
+    data: Any, filename: str, positions: dict[FieldPath, Position] | None, problems: list[Problem]
+) -> TreatySpec:
+    locator = _Locator(filename, positions)
+
+    if not isinstance(data, dict):
+        raise SpecError(
+            [
+                locator.problem(
+                    (),
+                    "the top level must be a mapping of fields, starting with "
+                    f"`schema: {SCHEMA_VERSION}`",
+                    data,
+                )
+            ]
+        )
+
+    # A file of another version may follow other rules, so report only the version.
+    version = data.get("schema", SCHEMA_VERSION)
+    if version not in SCHEMA_VERSIONS:
+        raise SpecError(
+            [
+                locator.problem(
+                    ("schema",),
+                    "unknown schema version; this build reads " + ", ".join(SCHEMA_VERSIONS),
+                    version,
+                    allowed=", ".join(SCHEMA_VERSIONS),
+                )
+            ]
+        )
+
+    try:
+        spec = TreatySpec.model_validate(data)
+    except ValidationError as error:
+        problems = problems + [_problem_from_error(item, locator) for item in error.errors()]
+        raise SpecError(problems) from None
+    if problems:
+        raise SpecError(problems)
+    return spec
+
+
+class _Locator:
+    """Find the source position of a field path and build problems there."""
+
+    def __init__(self, filename: str, positions: dict[FieldPath, Position] | None):
+        self.filename = filename
+        self.positions = positions
+
+    def problem(
+        self,
+        path: FieldPath,
+        message: str,
+        value: object = NO_VALUE,
+        *,
+        allowed: str | None = None,
+        at_key: bool = False,
+        missing: bool = False,
+    ) -> Problem:
+        line, column = self.position(path, at_key=at_key, missing=missing)
+        return Problem(self.filename, line, column, format_path(path), message, value, allowed or None)
+
+    def position(self, path: FieldPath, *, at_key: bool, missing: bool) -> tuple[int | None, int | None]:
+        if self.positions is None:
+            return None, None
+
+        position = self.positions.get(path) if not missing else None
+        if position is not None:
+            mark = position.key if (at_key and position.key is not None) else position.value
+            return mark.line, mark.column
+
+        # A field that is not in the file (missing, or a rule about an absent field) has
+        # no position of its own: point at the nearest enclosing key that was written.
+        lookup = path[:-1]
+        while lookup and lookup not in self.positions:
+            lookup = lookup[:-1]
+        position = self.positions.get(lookup)
+        if position is None:
+            return 1, 1
+        mark = position.key or position.value
+        return mark.line, mark.column
+
+
+def format_path(path: FieldPath) -> str:
+    """Render a field path as ``parties[1].discount`` or ``environment.states["two words"]``."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif _IDENTIFIER.match(part):
+            text += f".{part}" if text else part
+        else:
+            text += '["' + part.replace("\\", "\\\\").replace('"', '\\"') + '"]'
+    return text
+
+
+def _clean_location(location: tuple) -> tuple[tuple, bool]:
+    """Drop the parts pydantic adds to a location that are not in the data.
+
+    Returns the path and whether the error is about a mapping key (``[key]``).
+    """
+    parts = list(location)
+    at_key = False
+    if "[key]" in parts:
+        parts = parts[: parts.index("[key]")]
+        at_key = True
+    # A tagged union puts the provision kind after the list index.
+    if len(parts) >= 3 and parts[0] == "provisions" and parts[2] in PROVISION_KINDS:
+        del parts[2]
+    return tuple(parts), at_key
+
+
+def _problem_from_error(error: dict, locator: _Locator) -> Problem:
+    path, at_key = _clean_location(error["loc"])
+    kind = error["type"]
+    value = error.get("input", NO_VALUE)
+    context = error.get("ctx") or {}
+    # Mappings and lists span many lines: their key line reads better than their first item.
+    prefer_key = at_key or isinstance(value, (dict, list))
+
+    if kind == RULE_ERROR or "message" in context:
+        message = context.get("message", error["msg"])
+        return locator.problem(
+            path,
+            message,
+            value,
+            allowed=context.get("allowed") or None,
+            at_key=prefer_key or bool(context.get("at_key")),
+        )
+
+    if kind == "missing":
+        message = "missing required field"
+        if path == ("schema",):
+            message += f"; a treaty file starts with `schema: {SCHEMA_VERSION}`"
+        return locator.problem(path, message, missing=True)
+
+    if kind == PROVISION_ERROR:
+        return _provision_kind_problem(path, value, locator)
+
+    message, allowed = _builtin_message(kind, value, context, error["msg"])
+    return locator.problem(path, message, value, allowed=allowed, at_key=prefer_key)
+
+
+def _provision_kind_problem(path: FieldPath, value: object, locator: _Locator) -> Problem:
+    allowed = ", ".join(PROVISION_KINDS)
+    if not isinstance(value, dict):
+        return locator.problem(path, "a provision is a mapping with a `kind` field", value, allowed=allowed)
+    if "kind" not in value:
+        return locator.problem(path + ("kind",), "missing required field", allowed=allowed, missing=True)
+    kind = value["kind"]
+    message = f"unknown provision kind{did_you_mean(kind, PROVISION_KINDS)}"
+    return locator.problem(path + ("kind",), message, kind, allowed=allowed)
+
+
+def _builtin_message(kind: str, value: object, context: dict, default: str) -> tuple[str, str | None]:
+    """Reword one of pydantic's own error types for treaty authors."""
+    if kind in ("float_type", "int_type", "int_from_float", "int_parsing", "float_parsing"):
+        expected = "a whole number" if kind.startswith("int") else "a number"
+        hint = not_a_number_hint(value)
+        if kind == "int_from_float" or (kind == "int_type" and isinstance(value, float)):
+            hint = "write it without a decimal point or exponent"
+        return f"expected {expected}" + (f"; {hint}" if hint else ""), None
+
+    if kind == "finite_number":
+        return "NaN and infinity are not allowed", "a finite number"
+
+    if kind in ("string_type", "str_type"):
+        hint = ""
+        if isinstance(value, (bool, int, float)):
+            hint = "; put it in quotes to use it as text"
+        return "expected text" + hint, None
+
+    if kind == "string_too_short":
+        return "cannot be empty", None
+    if kind == "bool_type":
+        return "expected true or false", "true, false"
+    if kind == "list_type":
+        return "expected a list", None
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return "expected a mapping of fields", None
+
+    if kind == "literal_error":
+        choices = re.findall(r"'([^']*)'", str(context.get("expected", "")))
+        return "not an allowed value" + did_you_mean(value, choices), ", ".join(choices) or None
+
+    bounds = {
+        "greater_than_equal": ("must be at least {}", "ge"),
+        "greater_than": ("must be greater than {}", "gt"),
+        "less_than_equal": ("must be at most {}", "le"),
+        "less_than": ("must be less than {}", "lt"),
+        "too_short": ("needs at least {} items", "min_length"),
+        "too_long": ("allows at most {} items", "max_length"),
+    }
+    if kind in bounds:
+        template, key = bounds[kind]
+        return template.format(context.get(key)), None
+
+    return default, None

@@ -1,0 +1,119 @@
+"""Plain-text tables of scores for people; JSON comes from ``Score.to_dict``."""
+
+from __future__ import annotations
+
+from engine.score import Score
+
+
+def _number(value, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.{digits}f}"
+
+
+def _interval(interval) -> str:
+    if interval is None:
+        return "none"
+    return f"[{interval[0]:.4f}, {interval[1]:.4f}]"
+
+
+def _lifetime(score: Score) -> str:
+    if not score.agreement and score.evaluated_strictness is None:
+        return "-"
+    if score.expected_lifetime_years is None:
+        return "unbounded (no end reachable)"
+    return f"{score.expected_lifetime_years:.1f} years"
+
+
+def _binding(binding) -> str:
+    if not binding:
+        return "-"
+    text = f"{binding['constraint']} in {binding['state']}"
+    if binding.get("slack") is not None:
+        text += f" (slack {binding['slack']:.4f})"
+    return text
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    lines = []
+    for index, row in enumerate(rows):
+        cells = [cell.ljust(width) for cell, width in zip(row, widths)]
+        lines.append("  ".join(cells).rstrip())
+        if index == 0:
+            lines.append("  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def format_score(score: Score) -> str:
+    """Render one score as a verdict line, a parties table and the outlook."""
+    verdict = "AGREEMENT predicted" if score.agreement else "NO AGREEMENT predicted"
+    lines = [f"{score.treaty}", f"  verdict: {verdict}"]
+    if score.agreement:
+        lines.append(f"  zone of agreement: {_interval(score.zone)}")
+        lines.append(f"  terms ({score.settings['bargaining']}): {score.terms:.4f}")
+    if score.proposal is not None:
+        accepted = "accepted" if score.proposal["accepted"] else "rejected"
+        lines.append(f"  proposal at strictness {score.proposal['strictness']:.4f}: {accepted}")
+    lines.append(f"  expected lifetime: {_lifetime(score)}")
+    if score.survival:
+        marks = [(year, score.survival[year - 1]) for year in (1, 5, 10, 25, 50)
+                 if year <= len(score.survival)]
+        lines.append("  alive after: " + ", ".join(f"{year} y {share:.3f}" for year, share in marks))
+    lines.append("")
+
+    rows = [["party", "accepts", "with treaty", "without", "margin", "binding"]]
+    for party in score.parties:
+        rows.append([
+            party.name,
+            _interval(party.accepts),
+            _number(party.value_with_treaty),
+            _number(party.value_without_treaty),
+            _number(party.margin),
+            _binding(party.binding),
+        ])
+    lines.append(_table(rows))
+
+    if score.renegotiation_periods:
+        lines.append("")
+        rows = [["year", "node", "P(alive)", "P(success)"]]
+        for node in score.renegotiation_periods[:12]:
+            rows.append([f"{node['year']:g}", node["kind"], f"{node['p_alive']:.3f}",
+                         f"{node['p_success']:.3f}"])
+        lines.append(_table(rows))
+        if len(score.renegotiation_periods) > 12:
+            lines.append(f"  ({len(score.renegotiation_periods) - 12} later nodes in --json output)")
+
+    for warning in score.warnings:
+        lines.append(f"warning: {warning}")
+    return "\n".join(lines)
+
+
+def format_comparison(scores: list[Score]) -> str:
+    """Render several designs side by side, verdict first."""
+    header = ["", *[score.treaty for score in scores]]
+    rows = [header]
+    rows.append(["verdict", *["agreement" if s.agreement else "no agreement" for s in scores]])
+    rows.append(["zone", *[_interval(s.zone) for s in scores]])
+    rows.append(["terms", *[_number(s.terms) for s in scores]])
+    rows.append(["expected lifetime", *[_lifetime(s) for s in scores]])
+    for year in (10, 25):
+        rows.append([f"alive after {year} years",
+                     *[_number(s.survival[year - 1], 3) if len(s.survival) >= year and s.agreement
+                       else "-" for s in scores]])
+    names = []
+    for score in scores:
+        for party in score.parties:
+            if party.name not in names:
+                names.append(party.name)
+    for name in names:
+        cells_accepts, cells_margin = [], []
+        for score in scores:
+            match = next((party for party in score.parties if party.name == name), None)
+            cells_accepts.append("-" if match is None else _interval(match.accepts))
+            cells_margin.append("-" if match is None else _number(match.margin))
+        rows.append([f"{name} accepts", *cells_accepts])
+        rows.append([f"{name} margin", *cells_margin])
+    text = _table(rows)
+    notes = [f"warning ({score.treaty}): {warning}" for score in scores for warning in score.warnings]
+    return "\n".join([text, *notes])

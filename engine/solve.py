@@ -1,0 +1,266 @@
+"""Solve a compiled game on the strictness grid, then at any extra strictness.
+
+With a sunset clause the value of reaching an expiry node depends on the
+treaty that would be renegotiated there, which depends on the node value
+again.  The solver finds that fixed point by iterating from an upper bound
+(with damping once the iteration stops descending), so it reaches the most
+cooperative solution.  After the grid solve, the node values and the review
+targets are frozen, and extra columns (zone endpoints, the bargaining
+solution) are solved against them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.bargaining import bargaining_objective
+from engine.dynamic import (
+    COMPLY,
+    Chain,
+    DynamicSolver,
+    NodeOutcome,
+    PassResult,
+    Policy,
+    SolveStats,
+)
+from engine.errors import SolverError
+from engine.game import Game
+
+MAX_NODE_ITERATIONS = 2000
+
+
+@dataclass
+class Columns:
+    """Results at a set of strictness values (columns)."""
+
+    gammas: np.ndarray
+    own: PassResult
+    declared: PassResult
+
+    @property
+    def start_codes(self) -> np.ndarray:
+        """Profile selected at the first period in the start state, per column."""
+        return self.own.policy.codes[0][:, 0, :]
+
+
+class Solver:
+    """Grid solve plus on-demand columns, for one set of strategic parties."""
+
+    def __init__(self, game: Game, strategic: np.ndarray | None = None,
+                 renegotiation: "Solver | None" = None):
+        self.game = game
+        self.core = DynamicSolver(game, strategic)
+        # A solver for a subset of strategic parties takes the outcome of
+        # renegotiation at expiry from the joint solve: what happens after the
+        # term is the joint equilibrium, whoever is being asked now.
+        self.renegotiation = renegotiation
+        self.grid = np.linspace(0.0, 1.0, game.settings.grid)
+        self.stats: SolveStats | None = None
+        self.node_own: NodeOutcome | None = None
+        self.node_declared: NodeOutcome | None = None
+        self.base: Columns | None = None
+
+    @property
+    def keep_all(self) -> bool:
+        return bool(self.core.clock.review.any())
+
+    # --------------------------------------------------------- renegotiation
+
+    def _renegotiate(self, fresh: np.ndarray, starts: np.ndarray, chain: Chain,
+                     fixed: np.ndarray | None = None) -> NodeOutcome:
+        """Bargain over the grid at an expiry node, against the treaty lapsing.
+
+        ``fresh`` (party, column, state) is the value of a new treaty that
+        starts in each state; ``starts`` the first-period profile codes.
+        """
+        core = self.core
+        duration = self.game.rules.duration
+        delay = duration.delay
+        n, states = core.n, core.n_states
+
+        delay_payoff = np.zeros((n, states))
+        power = np.broadcast_to(np.eye(states), (n, states, states)).copy()
+        for step in range(delay):
+            delay_payoff += (core.delta ** step)[:, None] * np.einsum("ist,it->is", power, core.defection)
+            power = np.einsum("ist,itu->isu", power, chain.transition)
+        later = np.einsum("ist,igt->igs", power, fresh)
+        offered = (-duration.renegotiation_cost + delay_payoff[:, None, :]
+                   + (core.delta ** delay)[:, None, None] * later)
+
+        no_treaty = chain.no_treaty
+        if fixed is None:
+            gains = offered - no_treaty[:, None, :]
+            feasible = np.all(gains >= 0, axis=0)
+            if delay == 0:
+                feasible &= starts == COMPLY
+            objective = np.where(feasible, bargaining_objective(gains, core.weights, core.rule), -np.inf)
+            fallback = np.where(feasible, gains.sum(axis=0), -np.inf)
+            objective = np.where(np.isfinite(objective.max(axis=0))[None], objective, fallback)
+            best = np.argmax(objective, axis=0)
+            found = np.isfinite(objective[best, np.arange(states)])
+            target = np.where(found, best, -1)
+        else:
+            target = fixed
+
+        value = no_treaty.copy()
+        for state in range(states):
+            if target[state] >= 0:
+                value[:, state] = offered[:, target[state], state]
+        return NodeOutcome(target=target, value=value)
+
+    # ------------------------------------------------------------ grid solve
+
+    def solve(self) -> Columns:
+        """Solve the base grid under each party's beliefs and under the declared chain."""
+        if self.base is not None:
+            return self.base
+
+        # Review nodes are decided against the treaty without later reviews,
+        # so solve that first when the treaty has reviews.
+        self.reviews = None
+        if self.keep_all:
+            unreviewed, _, _ = self._solve_once(None)
+            self.unreviewed = unreviewed
+            self.reviews = self.core.review_choices(unreviewed, None)
+        own, declared, stats = self._solve_once(self.reviews)
+
+        self.stats = stats
+        if not stats.converged:
+            raise SolverError(
+                f"the equilibrium values did not converge after {stats.iterations} iterations "
+                f"(residual {stats.residual:.3g}); the result would not be reliable, so none is given")
+        self.base = Columns(gammas=self.grid, own=own, declared=declared)
+        return self.base
+
+    def _solve_once(self, reviews):
+        core = self.core
+        if not core.clock.cyclic:
+            return self._solve_sunset(reviews)
+        own, own_stats = core.run_pass(self.grid, core.own, None, keep_values=True, reviews=reviews)
+        declared, declared_stats = core.run_pass(
+            self.grid, core.declared, None, fixed=own.policy, keep_values=True)
+        stats = own_stats
+        stats.converged = own_stats.converged and declared_stats.converged
+        stats.residual = max(own_stats.residual, declared_stats.residual)
+        return own, declared, stats
+
+    def _solve_sunset(self, reviews):
+        core = self.core
+        start_phase = core.phases.start
+        if self.renegotiation is not None:
+            return self._solve_sunset_given_nodes(reviews)
+        upper = (np.maximum(core.regime_values(self.grid).max(axis=1), 2.0 * core.defection.max(axis=1))
+                 + (core.rules.escape.cost if core.rules.escape is not None else 0.0))
+        node_value = np.repeat((upper / (1.0 - core.delta))[:, None], core.n_states, axis=1)
+        scale = 1.0 + float(np.max(np.abs(node_value)))
+
+        # Under beliefs: iterate the node value from above.
+        damping = 1.0
+        previous_residual = np.inf
+        converged = False
+        iterations = 0
+        residual = np.inf
+        for iterations in range(1, MAX_NODE_ITERATIONS + 1):
+            own = core.run_pass(self.grid, core.own, node_value, keep_values=True, reviews=reviews)[0]
+            fresh = own.values[0][:, :, start_phase, :]
+            node = self._renegotiate(fresh, own.policy.codes[0][:, start_phase, :], core.own)
+            residual = float(np.max(np.abs(node.value - node_value)))
+            if residual <= core.tolerance * scale:
+                converged = True
+                node_value = node.value
+                break
+            # Damp only while the iteration overshoots, because a bargaining
+            # outcome that jumps between grid points can make it oscillate.
+            if residual >= previous_residual:
+                damping = max(damping * 0.5, 0.05)
+            else:
+                damping = min(damping * 1.5, 1.0)
+            previous_residual = residual
+            node_value = node_value + damping * (node.value - node_value)
+
+        own = core.run_pass(self.grid, core.own, node_value, keep_values=True, reviews=reviews)[0]
+        fresh = own.values[0][:, :, start_phase, :]
+        self.node_own = self._renegotiate(fresh, own.policy.codes[0][:, start_phase, :], core.own)
+
+        # Under the declared chain the policy is fixed, so the node value is a
+        # contraction and plain iteration converges.
+        node_true = core.declared.no_treaty.copy()
+        declared_converged = False
+        for _ in range(MAX_NODE_ITERATIONS):
+            declared = core.run_pass(self.grid, core.declared, node_true, fixed=own.policy,
+                                     keep_values=True)[0]
+            fresh_true = declared.values[0][:, :, start_phase, :]
+            node = self._renegotiate(fresh_true, None, core.declared, fixed=self.node_own.target)
+            change = float(np.max(np.abs(node.value - node_true)))
+            node_true = node.value
+            if change <= core.tolerance * scale:
+                declared_converged = True
+                break
+        declared = core.run_pass(self.grid, core.declared, node_true, fixed=own.policy,
+                                 keep_values=True)[0]
+        self.node_declared = NodeOutcome(target=self.node_own.target, value=node_true)
+
+        stats = SolveStats(
+            converged=converged and declared_converged,
+            iterations=iterations,
+            residual=residual,
+            method="backward induction over the term, fixed point in the renegotiation value",
+        )
+        return own, declared, stats
+
+    def _solve_sunset_given_nodes(self, reviews):
+        joint = self.renegotiation
+        joint.solve()
+        self.node_own = joint.node_own
+        self.node_declared = joint.node_declared
+        core = self.core
+        own = core.run_pass(self.grid, core.own, self.node_own.value, keep_values=True,
+                            reviews=reviews)[0]
+        declared = core.run_pass(self.grid, core.declared, self.node_declared.value, fixed=own.policy,
+                                 keep_values=True)[0]
+        stats = SolveStats(converged=True, iterations=1, residual=0.0,
+                           method="backward induction over the term, renegotiation from the joint solve")
+        return own, declared, stats
+
+    # --------------------------------------------------------- extra columns
+
+    def evaluate(self, gammas) -> Columns:
+        """Solve at arbitrary strictness values against the frozen grid solution."""
+        base = self.solve()
+        gammas = np.atleast_1d(np.asarray(gammas, dtype=float))
+        core = self.core
+        node_own = None if self.node_own is None else self.node_own.value
+        node_declared = None if self.node_declared is None else self.node_declared.value
+
+        reviews = None
+        if self.reviews is not None:
+            unreviewed, stats = core.run_pass(gammas, core.own, node_own, base=self.unreviewed,
+                                              keep_values=True)
+            self._check(stats, gammas)
+            reviews = core.review_choices(unreviewed, self.unreviewed)
+
+        own, stats = core.run_pass(gammas, core.own, node_own, base=base.own, keep_values=True,
+                                   reviews=reviews)
+        self._check(stats, gammas)
+        declared, stats = core.run_pass(gammas, core.declared, node_declared, base=base.declared,
+                                        fixed=own.policy, keep_values=True)
+        self._check(stats, gammas)
+        return Columns(gammas=gammas, own=own, declared=declared)
+
+    @staticmethod
+    def _check(stats: SolveStats | None, gammas: np.ndarray) -> None:
+        if stats is not None and not stats.converged:
+            raise SolverError(
+                f"the equilibrium values at strictness {gammas.tolist()} did not converge "
+                f"(residual {stats.residual:.3g}); the result would not be reliable, so none is given")
+
+
+def combine_policies(first: Policy, second: Policy) -> Policy:
+    """Stack two policies column-wise (used to propagate terms and grid together)."""
+    codes = [np.concatenate([a, b], axis=0) for a, b in zip(first.codes, second.codes)]
+    amend = {key: np.concatenate([first.amend[key], second.amend[key]], axis=0) for key in first.amend}
+    extend = {key: np.concatenate([first.extend[key], second.extend[key]], axis=0)
+              for key in first.extend}
+    return Policy(codes=codes, amend=amend, extend=extend)

@@ -1,0 +1,331 @@
+"""Building blocks shared by the treaty spec models and the provision modules.
+
+``SpecModel`` is the base of every model in the format: strict types (a quoted
+``"0.5"`` is text, not a number), no NaN or infinity, and unknown keys reported with a
+"did you mean" suggestion. Checks that need more than one field raise
+``rule_violations`` so that each problem keeps its own field path.
+
+Validation may carry a ``ValidationContext`` (pydantic's ``context``) with facts taken
+from elsewhere in the file: the model period, the state names, the form of the
+environment. Fields use it to check durations against the period and state names
+against the environment in the same pass as everything else, so that a file gets all
+its problems reported at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Annotated, Any, ClassVar
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from engine.durations import (
+    DURATION_FORMS,
+    Duration,
+    DurationError,
+    parse_duration,
+    whole_periods,
+)
+
+# A duration longer than this is almost surely a typo, and it would make arrays
+# indexed by period needlessly large.
+MAX_DURATION_YEARS = 1000
+
+# Error type of every check written in this project. Its context carries the message
+# and the allowed values, which the loader turns into a ``Problem``.
+RULE_ERROR = "treaty_rule"
+
+
+@dataclass(frozen=True)
+class ValidationContext:
+    """Facts from the rest of the file that single fields are checked against.
+
+    ``None`` for a fact means it could not be read (that part of the file is invalid
+    and reported on its own), so the checks that need it are skipped.
+    """
+
+    period: Duration | None
+    suggested_period: str | None
+    states: tuple[str, ...] | None
+    sticky_environment: bool
+
+
+def context_of(info: ValidationInfo) -> ValidationContext | None:
+    context = info.context
+    return context if isinstance(context, ValidationContext) else None
+
+
+def rule_error(message: str, allowed: str = "", *, at_key: bool = False) -> PydanticCustomError:
+    """Return a validation error with a message written for treaty authors.
+
+    ``at_key`` points the reported position at the key rather than at its value.
+    """
+    context = {"message": message, "allowed": allowed, "at_key": at_key}
+    return PydanticCustomError(RULE_ERROR, "{message}", context)
+
+
+def rule_violations(title: str, items: list[tuple]) -> ValidationError:
+    """Build one ValidationError from (location, message, value, allowed[, at_key]) tuples.
+
+    Each location is relative to the model or field being validated; pydantic
+    prefixes it with the path to that model. ``at_key`` (default False) points the
+    reported position at the key, as for an unknown state name.
+    """
+    details = []
+    for location, message, value, allowed, *rest in items:
+        at_key = bool(rest and rest[0])
+        details.append(
+            InitErrorDetails(type=rule_error(message, allowed, at_key=at_key), loc=location, input=value)
+        )
+    return ValidationError.from_exception_data(title, details)
+
+
+def suggest(word: object, choices: list[str] | tuple[str, ...]) -> str | None:
+    """Return the closest of ``choices`` to ``word``, or None if nothing is close."""
+    if not isinstance(word, str):
+        return None
+    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    if matches:
+        return matches[0]
+    lowered = {choice.lower(): choice for choice in choices}
+    return lowered.get(word.lower())
+
+
+def did_you_mean(word: object, choices: list[str] | tuple[str, ...]) -> str:
+    match = suggest(word, choices)
+    return f"; did you mean `{match}`?" if match else ""
+
+
+class SpecModel(BaseModel):
+    """Base of all treaty format models: strict, finite, closed to unknown keys."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        allow_inf_nan=False,
+        frozen=True,
+        populate_by_name=True,
+        arbitrary_types_allowed=True,
+    )
+
+    @classmethod
+    def known_keys(cls) -> list[str]:
+        return [field.alias or name for name, field in cls.model_fields.items()]
+
+    @classmethod
+    def unknown_key_message(cls, key: str) -> str:
+        return f"unknown field `{key}`{did_you_mean(key, cls.known_keys())}"
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _report_unknown_keys(cls, data: Any, handler):
+        """Report unknown keys with a suggestion, together with every other problem."""
+        if not isinstance(data, dict):
+            return handler(data)
+
+        known = set(cls.known_keys())
+        unknown = [key for key in data if key not in known]
+        if not unknown:
+            return handler(data)
+
+        details = [
+            InitErrorDetails(
+                type=rule_error(cls.unknown_key_message(key), ", ".join(cls.known_keys()), at_key=True),
+                loc=(key,),
+                input=data[key],
+            )
+            for key in unknown
+        ]
+        # A misspelled key also leaves its field missing; the suggestion covers both.
+        suggested = {suggest(key, cls.known_keys()) for key in unknown}
+        try:
+            handler({key: value for key, value in data.items() if key in known})
+        except ValidationError as error:
+            details.extend(
+                detail
+                for detail in _reusable_details(error)
+                if not (detail["type"] == "missing" and tuple(detail["loc"]) in {(name,) for name in suggested})
+            )
+        raise ValidationError.from_exception_data(cls.__name__, details)
+
+
+def _reusable_details(error: ValidationError) -> list[InitErrorDetails]:
+    """Turn reported errors back into details that a new ValidationError accepts."""
+    details = []
+    for item in error.errors():
+        detail = InitErrorDetails(type=item["type"], loc=item["loc"], input=item["input"])
+        if item.get("ctx") is not None:
+            detail["ctx"] = item["ctx"]
+        try:
+            # Only pydantic's own error types can be rebuilt from their name.
+            ValidationError.from_exception_data("check", [detail])
+        except (KeyError, TypeError, ValueError):
+            context = dict(item.get("ctx") or {})
+            context.setdefault("message", item["msg"])
+            detail = InitErrorDetails(
+                type=PydanticCustomError(item["type"], "{message}", context),
+                loc=item["loc"],
+                input=item["input"],
+            )
+        details.append(detail)
+    return details
+
+
+def _validate_duration(value: Any, info: ValidationInfo, *, positive: bool) -> Duration:
+    if isinstance(value, Duration):
+        return value
+    if not isinstance(value, str):
+        raise rule_error(f"a duration is text with a unit, {DURATION_FORMS}", "a duration such as `1 year`")
+    try:
+        duration = parse_duration(value)
+    except DurationError as error:
+        raise rule_error(str(error), "a duration such as `6 months` or `P6M`") from None
+
+    if positive and duration.years <= 0:
+        raise rule_error("must be longer than zero", "a positive duration")
+    if duration.years > MAX_DURATION_YEARS:
+        raise rule_error(f"is longer than {MAX_DURATION_YEARS} years", f"at most {MAX_DURATION_YEARS} years")
+
+    context = context_of(info)
+    if context is not None and context.period is not None and context.period.years > 0:
+        if whole_periods(duration, context.period) is None:
+            raise rule_error(_not_whole_message(duration, context))
+    return duration
+
+
+def _not_whole_message(duration: Duration, context: ValidationContext) -> str:
+    message = f"`{duration.text}` is not a whole number of model periods (period: {context.period.text})"
+    if context.suggested_period:
+        return message + f"; use `period: {context.suggested_period}`, which fits every duration in the file"
+    return message + "; no period of whole days fits every duration, so give durations in whole days"
+
+
+def _serialize_duration(duration: Duration) -> str:
+    return duration.text
+
+
+_DURATION_SCHEMA = {
+    "type": "string",
+    "description": f"A duration: {DURATION_FORMS}.",
+    "pattern": (
+        r"^\s*\d+(\.\d+)?\s*([Dd]ays?|[Ww]eeks?|[Mm]onths?|[Yy]ears?)\s*$"
+        r"|^P(\d+([.,]\d+)?Y)?(\d+([.,]\d+)?M)?(\d+([.,]\d+)?W)?(\d+([.,]\d+)?D)?$"
+    ),
+    "examples": ["90 days", "6 months", "10 years", "P6M"],
+}
+
+DurationField = Annotated[
+    Duration,
+    PlainValidator(lambda value, info: _validate_duration(value, info, positive=False)),
+    PlainSerializer(_serialize_duration, return_type=str),
+    WithJsonSchema(_DURATION_SCHEMA),
+]
+"""A duration of zero or more; must be a whole number of periods when the period is known."""
+
+PositiveDurationField = Annotated[
+    Duration,
+    PlainValidator(lambda value, info: _validate_duration(value, info, positive=True)),
+    PlainSerializer(_serialize_duration, return_type=str),
+    WithJsonSchema({**_DURATION_SCHEMA, "description": f"A positive duration: {DURATION_FORMS}."}),
+]
+
+ZERO_DURATION = Duration("0 years", Fraction(0))
+
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+Probability = Annotated[float, Field(ge=0, le=1)]
+
+
+class ProvisionModel(SpecModel):
+    """Base of the provision models in ``provisions/``; each adds a ``kind`` literal.
+
+    ``KIND`` repeats the literal as a class attribute for the registry and messages.
+    """
+
+    KIND: ClassVar[str] = ""
+
+    @classmethod
+    def unknown_key_message(cls, key: str) -> str:
+        # Imported here because the registry imports the modules that subclass this.
+        from provisions import PROVISION_MODELS
+
+        kind = cls.KIND
+        message = f"unknown field `{key}` for a {kind} provision"
+        owners = [
+            other_kind
+            for other_kind, model in PROVISION_MODELS.items()
+            if other_kind != kind and key in model.known_keys()
+        ]
+        if owners:
+            return message + f" (`{key}` belongs to kind {' and '.join(owners)})"
+        return message + did_you_mean(key, cls.known_keys())
+
+    def limited_by_term(self) -> dict[str, Duration]:
+        """Return the durations of this provision that may not exceed the treaty term."""
+        return {}
+
+
+def is_number(value: object) -> bool:
+    """Return True for an int or float; booleans are not numbers in this format."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def not_a_number_hint(value: object) -> str:
+    """Explain why a value that was meant as a number was read otherwise, or return ''."""
+    if value is None:
+        return "the value is empty"
+    if isinstance(value, bool):
+        return "true/false is not a number"
+    if not isinstance(value, str):
+        return ""
+    text = value.strip()
+    if re.fullmatch(r"[-+]?\d+(:[0-5]?\d)+(\.\d*)?", text):
+        return "YAML 1.1 reads this as a base-60 number but this format reads it as text; write the decimal value"
+    if re.fullmatch(r"[-+]?0\d+", text):
+        return (
+            "a leading zero is ambiguous (YAML 1.1 reads 010 as octal 8, YAML 1.2 as 10); "
+            "write the number without the leading zero"
+        )
+    if re.fullmatch(r"[-+]?0[xXoObB][0-9a-fA-F_]+", text):
+        return "only decimal numbers are accepted"
+    if "_" in text and re.fullmatch(r"[-+]?[\d_]+(\.[\d_]*)?", text):
+        return "underscores in numbers are not accepted; write 1000, not 1_000"
+    try:
+        float(text)
+    except ValueError:
+        return ""
+    return "a quoted number is text; remove the quotes"
+
+
+def check_number(
+    value: object, *, minimum: float | None = None, below: float | None = None
+) -> tuple[float | None, str]:
+    """Validate a number by hand, for fields with custom parsing.
+
+    Returns ``(value, "")`` when valid and ``(None, message)`` otherwise.
+    """
+    if not is_number(value):
+        hint = not_a_number_hint(value)
+        return None, "expected a number" + (f"; {hint}" if hint else "")
+    number = float(value)
+    if not math.isfinite(number):
+        return None, "NaN and infinity are not allowed"
+    if minimum is not None and number < minimum:
+        return None, f"must be at least {minimum:g}"
+    if below is not None and number >= below:
+        return None, f"must be below {below:g}"
+    return number, ""

@@ -1,0 +1,217 @@
+"""Forward propagation of a solved treaty under the declared environment chain.
+
+Starting from the first period in the start state, the probability mass of
+every augmented state ``(column, clock, phase, state)`` is pushed through the
+selected policy.  This gives the survival curve, expected lifetime, payoff
+streams and what happens at each renegotiation and review node.
+
+A treaty counts as alive while it is in force, suspended, under notice, or
+being renegotiated after expiry; it dies at breakdown, at the end of a notice
+period, and when renegotiation fails (lapse).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.clock import NO_NEXT
+from engine.dynamic import BREAKDOWN, COMPLY, NOTICE_CODE, DynamicSolver, Policy
+from engine.phases import EXIT, NORMAL, NOTICE, SUSPENDED
+
+# Mass below this is treated as gone; it keeps long propagations cheap.
+NEGLIGIBLE = 1e-13
+
+
+@dataclass
+class Trajectory:
+    """Per-period outcome of propagating one treaty."""
+
+    alive: np.ndarray
+    breakdown: np.ndarray
+    exit: np.ndarray
+    lapse: np.ndarray
+    escape: np.ndarray
+    with_treaty: np.ndarray
+    without_treaty: np.ndarray
+    nodes: list[dict] = field(default_factory=list)
+    tail_mass: float = 0.0
+    tail_hazard: float = 0.0
+
+
+def propagate(core: DynamicSolver, z: np.ndarray, policy: Policy, node_target: np.ndarray | None,
+              periods: int) -> Trajectory:
+    """Propagate the treaty that starts in column 0 for ``periods`` periods.
+
+    ``z`` (party, column) gives the per-period regime value of each column;
+    ``node_target`` maps each state to the column adopted at renegotiation
+    (-1: the treaty lapses).  Columns referenced by review amendments and by
+    renegotiation are the base grid columns offset by one.
+    """
+    game = core.game
+    clock = core.clock
+    phases = core.phases
+    n, columns = z.shape
+    states = core.n_states
+    transition = game.transition
+    b = core.defection
+    escape = core.rules.escape
+    withdrawal = core.rules.withdrawal
+    delay = core.rules.duration.delay if core.rules.duration is not None else 0
+
+    mass = np.zeros((columns, clock.size, phases.size, states))
+    mass[0, 0, phases.start, game.start] = 1.0
+    dead = np.zeros(states)
+    limbo = np.zeros((max(delay, 1), columns, states))
+
+    result = Trajectory(
+        alive=np.zeros(periods), breakdown=np.zeros(periods), exit=np.zeros(periods),
+        lapse=np.zeros(periods), escape=np.zeros(periods),
+        with_treaty=np.zeros((n, periods)), without_treaty=np.zeros((n, periods)),
+    )
+    outlook = np.zeros(states)
+    outlook[game.start] = 1.0
+    suspension_stage = {}
+    if escape is not None:
+        suspension_stage = {j: core._suspension_stage(j, z) for j in range(n)}
+
+    for t in range(periods):
+        result.without_treaty[:, t] = b @ outlook
+        outlook = outlook @ transition
+
+        # Review nodes open the period: amendments move mass between columns.
+        normal = phases.normal_phases()
+        for position in np.flatnonzero(clock.review):
+            block = mass[:, position][:, normal]
+            reaching = block.sum()
+            if reaching <= NEGLIGIBLE:
+                continue
+            choice = policy.amend[position]
+            adopted = (choice >= 0) & (block > 0)
+            kept = np.where(adopted, 0.0, block)
+            column_index, phase_index, state_index = np.nonzero(adopted)
+            np.add.at(kept, (choice[adopted] + 1, phase_index, state_index), block[adopted])
+            mass[:, position, normal] = kept
+            result.nodes.append({"period": t, "kind": "review", "mass": float(reaching),
+                                 "success": float(block[adopted].sum())})
+
+        alive_now = mass.sum() + limbo.sum()
+        result.alive[t] = alive_now
+
+        stage = np.zeros(n)
+        stage += b @ dead
+        stage += np.einsum("is,dcs->i", b, limbo)
+        following = np.zeros_like(mass)
+        next_dead = dead.copy()
+        expiring = np.zeros((clock.segments, columns, states))
+
+        for position in range(clock.size):
+            block = mass[:, position]
+            if block.sum() <= NEGLIGIBLE:
+                continue
+            codes = policy.codes[position]
+            nxt = clock.next[position]
+
+            def send(amount: np.ndarray, phase_target: int) -> None:
+                """Move (column, state) mass to ``phase_target`` at the next position."""
+                nonlocal next_dead
+                moved = amount @ transition
+                if phase_target == EXIT:
+                    result.exit[t] += amount.sum()
+                    next_dead += moved.sum(axis=0)
+                elif nxt == NO_NEXT:
+                    expiring[clock.segment[position]] += moved
+                else:
+                    following[:, nxt, phase_target] += moved
+
+            for phase in range(phases.size):
+                amounts = block[:, phase, :]
+                if amounts.sum() <= NEGLIGIBLE:
+                    continue
+                phase_codes = codes[:, phase, :]
+
+                broke = np.where(phase_codes == BREAKDOWN, amounts, 0.0)
+                if broke.sum() > 0:
+                    result.breakdown[t] += broke.sum()
+                    stage += np.einsum("is,cs->i", b, broke)
+                    next_dead += broke.sum(axis=0) @ transition
+
+                kind = phases.kind[phase]
+                complied = np.where(phase_codes == COMPLY, amounts, 0.0)
+                if complied.sum() > 0:
+                    if kind == SUSPENDED:
+                        j = phases.invoker[phase]
+                        stage += np.einsum("ics,cs->i", suspension_stage[j], complied)
+                    else:
+                        stage += z @ complied.sum(axis=1)
+                    send(complied, phases.after_comply[phase])
+
+                if kind != NORMAL:
+                    continue
+                for j in range(n):
+                    noticed = np.where(phase_codes == NOTICE_CODE + j, amounts, 0.0)
+                    if noticed.sum() > 0:
+                        stage[j] -= withdrawal.cost * noticed.sum()
+                        if withdrawal.notice == 0:
+                            result.exit[t] += noticed.sum()
+                            stage += np.einsum("is,cs->i", b, noticed)
+                            next_dead += noticed.sum(axis=0) @ transition
+                        else:
+                            stage += z @ noticed.sum(axis=1)
+                            send(noticed, phases.after_notice)
+                    escaped = np.where(phase_codes == NOTICE_CODE + n + j, amounts, 0.0)
+                    if escaped.sum() > 0:
+                        total = escaped.sum()
+                        result.escape[t] += total
+                        stage += np.einsum("ics,cs->i", suspension_stage[j], escaped)
+                        stage[j] -= escape.cost * total
+                        if escape.cost_type == "transfer":
+                            others = np.arange(n) != j
+                            stage[others] += escape.cost * total / (n - 1)
+                        send(escaped, phases.after_escape[phase, j])
+
+        # Limbo: renegotiation after expiry with a delay before the new terms start.
+        if delay > 0:
+            following[:, 0, phases.start] += limbo[0] @ transition
+            shifted = np.zeros_like(limbo)
+            shifted[:-1] = limbo[1:] @ transition
+            limbo = shifted
+
+        # Expiry nodes: extend, renegotiate or lapse, decided in the new state.
+        reaching = expiring.sum()
+        if reaching > NEGLIGIBLE:
+            succeeded = 0.0
+            for segment in range(clock.segments):
+                portion = expiring[segment]
+                if portion.sum() <= 0:
+                    continue
+                if segment in policy.extend:
+                    extended = np.where(policy.extend[segment], portion, 0.0)
+                    following[:, clock.segment_starts[segment + 1], phases.start] += extended
+                    succeeded += extended.sum()
+                    portion = portion - extended
+                for state in range(states):
+                    amount = portion[:, state].sum()
+                    if amount <= 0:
+                        continue
+                    target = node_target[state] if node_target is not None else -1
+                    if target < 0:
+                        result.lapse[t] += amount
+                        next_dead[state] += amount
+                    elif delay > 0:
+                        limbo[delay - 1, target + 1, state] += amount
+                        succeeded += amount
+                    else:
+                        following[target + 1, 0, phases.start, state] += amount
+                        succeeded += amount
+            result.nodes.append({"period": t + 1, "kind": "expiry", "mass": float(reaching),
+                                 "success": float(succeeded)})
+
+        following[following < NEGLIGIBLE] = 0.0
+        mass = following
+        dead = next_dead
+        result.with_treaty[:, t] = stage
+
+    result.tail_mass = float(mass.sum() + limbo.sum())
+    return result

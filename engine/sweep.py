@@ -1,0 +1,621 @@
+"""Parameter sweeps: score a treaty over a grid of values of one or two fields.
+
+Each grid point edits a deep copy of the file's mapping (see
+``engine.sweep_axes`` for the axis syntax), validates it, builds the game and
+scores it, either with the engine's solver or with one of the closed forms in
+``engine.closed_forms``. A point whose values the validator rejects gets
+status ``invalid``, a solver error gets status ``failed`` and a solver that
+stops before converging gets status ``unconverged``. None of these is
+reported as "no agreement". Rows come back in grid order whatever the number
+of worker processes.
+
+This module runs sweeps and holds the ``treaty sweep`` command;
+``engine.sweep_results`` formats the rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import importlib.util
+import json
+import multiprocessing
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from engine.closed_forms import FORMULAS, score_closed_form
+from engine.errors import SpecError
+from engine.sweep_axes import (
+    Axis,
+    SweepError,
+    Target,
+    apply_values,
+    build_axes,
+    parse_axis,
+    resolve_path,
+)
+from engine.sweep_results import (
+    STATUSES,
+    SweepResult,
+    format_map,
+    format_table,
+    json_rows,
+    result_columns,
+    summary_line,
+    write_csv,
+)
+from engine.yaml_loader import LoadedYaml, load_yaml_file
+
+__all__ = [
+    "STATUSES",
+    "Axis",
+    "SweepError",
+    "SweepResult",
+    "Target",
+    "apply_values",
+    "build_axes",
+    "format_map",
+    "format_table",
+    "json_rows",
+    "main",
+    "parse_axis",
+    "resolve_path",
+    "run_sweep",
+    "run_sweep_command",
+    "summary_line",
+    "write_csv",
+]
+
+FORMULA_CHOICES = ("engine", *FORMULAS)
+PLOT_SUFFIXES = (".png", ".svg")
+
+
+def check_missing_fields(
+    data: dict, filename: str, positions: dict | None, axes: list[Axis]
+) -> None:
+    """Reject an axis that adds a field the format does not accept, such as a misspelling.
+
+    A field left out of the file is accepted when writing some grid value into
+    it passes validation. The check is skipped when the file itself is
+    invalid, because every point then reports that problem anyway.
+
+    Raises
+    ------
+    SweepError
+        Naming the path and the validator's first problem.
+    """
+    from engine.loader import validate_treaty_data
+
+    added = [axis for axis in axes if any(target.missing for target in axis.targets)]
+    if not added:
+        return
+    try:
+        validate_treaty_data(copy.deepcopy(data), filename, positions)
+    except SpecError:
+        return
+
+    for axis in added:
+        first_problem = None
+        for value in axis.values:
+            try:
+                edited = apply_values(data, [(axis.targets, float(value))])
+                validate_treaty_data(edited, filename, positions)
+            except SpecError as error:
+                first_problem = first_problem or _first_line(error)
+                continue
+            break
+        else:
+            raise SweepError(
+                f"invalid path {axis.path!r}: the file has no such field, and adding it "
+                f"fails validation at every grid value: {first_problem}"
+            )
+
+
+# --------------------------------------------------------------------------
+# Evaluating grid points
+# --------------------------------------------------------------------------
+
+
+# Set once per worker process, so that each task carries only its grid index.
+_WORKER_STATE: dict[str, Any] = {}
+
+
+def _init_worker(
+    data: dict,
+    positions: dict | None,
+    filename: str,
+    formula: str,
+    axes: list[Axis],
+    parties: list[str],
+) -> None:
+    _WORKER_STATE.update(
+        data=data,
+        positions=positions,
+        filename=filename,
+        formula=formula,
+        axes=axes,
+        parties=parties,
+    )
+
+
+def _grid_values(axes: list[Axis], index: int) -> list[float]:
+    """Return the axis values of grid point ``index`` (x varies fastest)."""
+    x_count = len(axes[0].values)
+    values = [float(axes[0].values[index % x_count])]
+    if len(axes) == 2:
+        values.append(float(axes[1].values[index // x_count]))
+    return values
+
+
+def _evaluate_index(index: int) -> dict:
+    state = _WORKER_STATE
+    return evaluate_point(
+        state["data"],
+        state["positions"],
+        state["filename"],
+        state["axes"],
+        _grid_values(state["axes"], index),
+        state["formula"],
+        state["parties"],
+    )
+
+
+def evaluate_point(
+    data: dict,
+    positions: dict | None,
+    filename: str,
+    axes: list[Axis],
+    values: list[float],
+    formula: str,
+    parties: list[str],
+) -> dict:
+    """Score one grid point and return its output row.
+
+    ``positions`` are the source positions of the unedited file, so that a
+    problem with a swept value names the line where the field is written.
+
+    The validator's and builder's ``SpecError`` gives status ``invalid`` with
+    the first line of its message. The solver's ``SolverError`` gives status
+    ``failed``. Any other exception is a bug and propagates.
+    """
+    from engine.build import build_game
+    from engine.errors import SolverError
+    from engine.loader import validate_treaty_data
+
+    row: dict[str, Any] = {axis.path: value for axis, value in zip(axes, values)}
+    row.update({column: None for column in result_columns([], parties)})
+    assignments = [(axis.targets, value) for axis, value in zip(axes, values)]
+    edited = apply_values(data, assignments)
+
+    try:
+        spec = validate_treaty_data(edited, filename, positions)
+        game = build_game(spec)
+    except SpecError as error:
+        row.update(status="invalid", message=_first_line(error))
+        return row
+
+    try:
+        if formula == "engine":
+            from engine.score import score_game
+
+            score = score_game(game)
+        else:
+            persistence = closed_form_persistence(edited, game)
+            score = score_closed_form(game, formula, persistence)
+    except SolverError as error:
+        row.update(status="failed", message=_first_line(error))
+        return row
+
+    _fill_score(row, score, parties)
+    return row
+
+
+def _fill_score(row: dict, score: Any, parties: list[str]) -> None:
+    """Copy the fields of a score result into an output row."""
+    zone = score.zone
+    row["agreement"] = bool(score.agreement)
+    row["zone_low"] = None if zone is None else float(zone[0])
+    row["zone_high"] = None if zone is None else float(zone[1])
+    row["terms"] = None if score.terms is None else float(score.terms)
+
+    margins = {party.name: party.margin for party in score.parties}
+    for name in parties:
+        margin = margins.get(name)
+        row[f"margin_{name}"] = None if margin is None else float(margin)
+
+    lifetime = getattr(score, "expected_lifetime_years", None)
+    row["expected_lifetime_years"] = None if lifetime is None else float(lifetime)
+
+    converged = getattr(score, "converged", True)
+    row["status"] = "ok" if converged else "unconverged"
+    notes = list(getattr(score, "warnings", None) or [])
+    if getattr(score, "message", ""):
+        notes.append(score.message)
+    message = "; ".join(notes)
+    if not converged and not message:
+        message = "the solver stopped before converging; the numbers may be wrong"
+    row["message"] = message
+
+
+def _first_line(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def closed_form_persistence(data: dict, game: Any) -> np.ndarray:
+    """Return each party's per-period persistence ``p`` for the closed forms.
+
+    A party's own ``beliefs.persistence`` comes first, then the environment's
+    ``persistence``. Both are per year in the file and become
+    ``p ** period_years``. An environment given as explicit transitions uses
+    the party's chance of staying in the start state. A single-state
+    environment never changes, so ``p = 1``.
+    """
+    environment = data.get("environment") or {}
+    declared = environment.get("persistence") if isinstance(environment, dict) else None
+    raw_parties = data.get("parties") or []
+
+    persistence = []
+    for index, party in enumerate(game.parties):
+        raw = raw_parties[index] if index < len(raw_parties) else {}
+        beliefs = raw.get("beliefs") if isinstance(raw, dict) else None
+        own = beliefs.get("persistence") if isinstance(beliefs, dict) else None
+        yearly = own if own is not None else declared
+
+        if yearly is not None:
+            persistence.append(float(yearly) ** game.period_years)
+        elif game.n_states > 1:
+            persistence.append(float(party.transition[game.start, game.start]))
+        else:
+            persistence.append(1.0)
+    return np.array(persistence)
+
+
+# --------------------------------------------------------------------------
+# Running a sweep
+# --------------------------------------------------------------------------
+
+
+class Progress:
+    """A one-line progress bar on stderr, drawn once the sweep has run a second."""
+
+    def __init__(self, total: int, enabled: bool, stream: TextIO | None = None) -> None:
+        self.total = total
+        self.enabled = enabled
+        self.stream = stream if stream is not None else sys.stderr
+        self.started = time.monotonic()
+        self.last_drawn = 0.0
+        self.drawn = False
+
+    def update(self, done: int) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        elapsed = now - self.started
+        finished = done == self.total
+
+        # Redraw at most ten times a second, and only after the first second.
+        if elapsed < 1.0 or (now - self.last_drawn < 0.1 and not finished):
+            return
+        width = 30
+        filled = int(width * done / self.total)
+        bar = "#" * filled + "." * (width - filled)
+        self.stream.write(f"\rsweep [{bar}] {done}/{self.total} points, {elapsed:.1f} s")
+        self.stream.flush()
+        self.last_drawn = now
+        self.drawn = True
+
+    def close(self) -> None:
+        if self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def read_treaty_mapping(path: str) -> LoadedYaml:
+    """Read a treaty file into a plain mapping and its source positions, without validating.
+
+    Raises
+    ------
+    SpecError
+        When the file cannot be read or is not YAML.
+    SweepError
+        When the document is not a mapping.
+    """
+    loaded = load_yaml_file(path)
+    if not isinstance(loaded.data, dict):
+        raise SweepError(f"{path}: expected a mapping of treaty fields at the top level")
+    return loaded
+
+
+def party_names(data: dict) -> list[str]:
+    parties = data.get("parties")
+    if not isinstance(parties, list):
+        return []
+    return [str(party.get("name")) for party in parties if isinstance(party, dict)]
+
+
+def run_sweep(
+    filename: str,
+    axis_texts: list[str],
+    formula: str = "engine",
+    workers: int = 1,
+    progress: bool = True,
+    loaded: LoadedYaml | None = None,
+) -> SweepResult:
+    """Score ``filename`` at every point of the grid and return the rows in grid order.
+
+    Parameters
+    ----------
+    filename : str
+        Treaty file; also the name used in validation messages.
+    axis_texts : list of str
+        One or two ``PATH=START:STOP:N`` axes, x first.
+    formula : str
+        ``engine`` for the solver, or a key of ``engine.closed_forms.FORMULAS``.
+    workers : int
+        Worker processes. The rows do not depend on it.
+    progress : bool
+        Draw a progress bar on stderr when the sweep takes over a second.
+    loaded : LoadedYaml, optional
+        The file's mapping and source positions, when the caller has already read them.
+    """
+    if formula not in FORMULA_CHOICES:
+        raise SweepError(f"invalid formula {formula!r}: expected one of {', '.join(FORMULA_CHOICES)}")
+    if not 1 <= len(axis_texts) <= 2:
+        raise SweepError("a sweep takes one or two axes (--x and optionally --y)")
+    if workers < 1:
+        raise SweepError(f"invalid worker count {workers}: expected 1 or more")
+
+    if loaded is None:
+        loaded = read_treaty_mapping(filename)
+    data, positions = loaded.data, loaded.positions
+    axes = build_axes(data, axis_texts)
+    parties = party_names(data)
+    if formula != "engine" and len(parties) != 2:
+        raise SweepError(
+            f"{filename}: --formula {formula} describes two parties, the file has {len(parties)}; "
+            "use --formula engine"
+        )
+    result = SweepResult(filename, formula, axes, parties)
+
+    check_missing_fields(data, filename, positions, axes)
+
+    total = int(np.prod([len(axis.values) for axis in axes]))
+    bar = Progress(total, progress)
+    state = (data, positions, filename, formula, axes, parties)
+
+    if workers == 1:
+        _init_worker(*state)
+        for index in range(total):
+            result.rows.append(_evaluate_index(index))
+            bar.update(index + 1)
+    else:
+        # Spawn starts clean interpreters on every platform, so workers never
+        # inherit locks or state from a forked parent.
+        context = multiprocessing.get_context("spawn")
+        chunk = max(1, total // (workers * 4))
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=state) as pool:
+            for done, row in enumerate(pool.map(_evaluate_index, range(total), chunksize=chunk), 1):
+                result.rows.append(row)
+                bar.update(done)
+
+    bar.close()
+    return result
+
+
+# --------------------------------------------------------------------------
+# Output
+# --------------------------------------------------------------------------
+
+
+# --------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------
+
+
+def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``treaty sweep`` options to ``parser``."""
+    parser.add_argument("file", metavar="FILE", help="treaty file to sweep")
+    parser.add_argument(
+        "--x",
+        required=True,
+        metavar="PATH=START:STOP:N",
+        help="field to vary along x and its grid of N points from START to STOP, both included "
+        "(e.g. environment.persistence=0.5:0.95:10, parties.*.discount=..., "
+        "provisions.duration.term=5:20:4 in the file's unit)",
+    )
+    parser.add_argument(
+        "--y", metavar="PATH=START:STOP:N", help="second field, for a 2-D grid"
+    )
+    parser.add_argument("--out", metavar="FILE.csv", help="write one CSV row per grid point")
+    parser.add_argument(
+        "--json", action="store_true", help="print the rows as a JSON list on stdout"
+    )
+    parser.add_argument(
+        "--plot",
+        metavar="FILE.png|FILE.svg",
+        help="draw the terms and the no-agreement region (needs matplotlib)",
+    )
+    parser.add_argument(
+        "--compare",
+        metavar="OTHER.yaml",
+        help="sweep a second treaty on the same grid and mark where only one agrees",
+    )
+    parser.add_argument(
+        "--formula",
+        choices=FORMULA_CHOICES,
+        default="engine",
+        help="score with the solver (engine, the default) or a two-party closed form",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes (default 1); the output does not depend on it",
+    )
+    parser.add_argument("--quiet", action="store_true", help="draw no progress bar")
+
+
+def _check_plot_request(plot_path: str) -> None:
+    """Raise SweepError before any work if the plot cannot be written."""
+    suffix = Path(plot_path).suffix.lower()
+    if suffix not in PLOT_SUFFIXES:
+        raise SweepError(
+            f"invalid plot file {plot_path!r}: expected a name ending in .png or .svg"
+        )
+    if importlib.util.find_spec("matplotlib") is None:
+        raise SweepError(
+            "--plot needs matplotlib, which is not installed; install it with "
+            "pip install -e '.[plot]'"
+        )
+
+
+def run_sweep_command(args: argparse.Namespace) -> int:
+    """Run ``treaty sweep`` from parsed arguments and return the exit code.
+
+    Exit code 0 when the sweep ran, even if some points are invalid or failed
+    (their rows say so), and 2 for a request that cannot run, with one
+    ``error:`` line on stderr.
+    """
+    try:
+        if args.plot:
+            _check_plot_request(args.plot)
+        results = _run_designs(args)
+    except SweepError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except SpecError as error:
+        # Each problem is already one "FILE:LINE:COL: error: ..." line.
+        print(error, file=sys.stderr)
+        return 2
+
+    if args.out:
+        try:
+            with open(args.out, "w", encoding="utf-8", newline="") as stream:
+                write_csv(results, stream)
+        except OSError as error:
+            print(f"error: {args.out}: cannot write the CSV file: {error.strerror}", file=sys.stderr)
+            return 2
+
+    if args.plot:
+        from engine.plotting import plot_sweep
+
+        compare = results[1] if len(results) > 1 else None
+        plot_sweep(results[0], args.plot, compare=compare)
+
+    try:
+        _print_results(args, results)
+    except BrokenPipeError:
+        # The reader closed stdout early (`| head`). Point stdout at devnull so
+        # that the interpreter's final flush does not fail a second time.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return 0
+
+
+def _print_results(args: argparse.Namespace, results: list[SweepResult]) -> None:
+    if args.json:
+        json.dump(json_rows(results), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+        return
+
+    for result in results:
+        sys.stdout.write(_human_output(result, wrote_csv=bool(args.out)))
+    if len(results) > 1:
+        sys.stdout.write(_difference_line(results[0], results[1]) + "\n")
+    if args.out:
+        print(f"wrote {args.out}")
+    if args.plot:
+        print(f"wrote {args.plot}")
+    sys.stdout.flush()
+
+
+def _run_designs(args: argparse.Namespace) -> list[SweepResult]:
+    axis_texts = [args.x] + ([args.y] if args.y else [])
+    files = [args.file] + ([args.compare] if args.compare else [])
+
+    # Resolve every file's paths before the first solve, so that a bad path
+    # in the second file fails at once.
+    loaded_files = []
+    for filename in files:
+        loaded = read_treaty_mapping(filename)
+        try:
+            build_axes(loaded.data, axis_texts)
+        except SweepError as error:
+            raise SweepError(f"{filename}: {error}") from None
+        loaded_files.append(loaded)
+
+    if args.formula != "engine":
+        for filename, loaded in zip(files, loaded_files):
+            for caveat in closed_form_caveats(loaded.data):
+                print(f"warning: {filename}: {caveat}", file=sys.stderr)
+
+    return [
+        run_sweep(
+            filename,
+            axis_texts,
+            formula=args.formula,
+            workers=args.workers,
+            progress=not args.quiet,
+            loaded=loaded,
+        )
+        for filename, loaded in zip(files, loaded_files)
+    ]
+
+
+def closed_form_caveats(data: dict) -> list[str]:
+    """List what a treaty declares that the two-party closed forms leave out."""
+    caveats = []
+    provisions = data.get("provisions")
+    if isinstance(provisions, list) and provisions:
+        kinds = ", ".join(
+            str(provision.get("kind")) for provision in provisions if isinstance(provision, dict)
+        )
+        caveats.append(f"the closed forms ignore the provisions ({kinds})")
+
+    parties = data.get("parties") if isinstance(data.get("parties"), list) else []
+    for field_name in ("breach_cost", "negotiation_cost"):
+        if any(isinstance(party, dict) and party.get(field_name) for party in parties):
+            caveats.append(f"the closed forms ignore {field_name}")
+    return caveats
+
+
+def _human_output(result: SweepResult, wrote_csv: bool) -> str:
+    if len(result.axes) == 1:
+        return f"{result.filename} ({result.formula})\n" + format_table(result)
+    text = format_map(result)
+    if not wrote_csv:
+        text += "write every row with --out FILE.csv or --json\n"
+    return text
+
+
+def _difference_line(first: SweepResult, second: SweepResult) -> str:
+    first_agrees = first.agreement()
+    second_agrees = second.agreement()
+    only_first = int((first_agrees & ~second_agrees).sum())
+    only_second = int((second_agrees & ~first_agrees).sum())
+    return (
+        f"agreement only under {first.filename}: {only_first} points; "
+        f"only under {second.filename}: {only_second} points"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the sweep command on its own: ``python -m engine.sweep FILE --x ...``."""
+    parser = argparse.ArgumentParser(
+        prog="treaty sweep", description="Score a treaty over a grid of one or two fields."
+    )
+    add_sweep_arguments(parser)
+    return run_sweep_command(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""Sweep results: the rows of a sweep and their CSV, JSON and text forms."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import numpy as np
+
+from engine.sweep_axes import Axis
+
+STATUSES = ("ok", "invalid", "failed", "unconverged")
+
+
+@dataclass
+class SweepResult:
+    """The rows of one sweep of one treaty file, in grid order.
+
+    For a 2-D sweep the x index varies fastest: row ``j * len(x) + i`` holds
+    x value ``i`` and y value ``j``.
+    """
+
+    filename: str
+    formula: str
+    axes: list[Axis]
+    parties: list[str]
+    rows: list[dict] = field(default_factory=list)
+
+    @property
+    def columns(self) -> list[str]:
+        return result_columns(self.axes, self.parties)
+
+    def column(self, name: str) -> np.ndarray:
+        """Return one column as a float array, NaN where it is empty."""
+        values = [row.get(name) for row in self.rows]
+        return np.array([np.nan if value is None else float(value) for value in values])
+
+    def grid(self, name: str) -> np.ndarray:
+        """Return one column reshaped to (len(y), len(x)) for a 2-D sweep."""
+        return self.column(name).reshape(len(self.axes[1].values), len(self.axes[0].values))
+
+    def statuses(self) -> np.ndarray:
+        return np.array([row["status"] for row in self.rows])
+
+    def agreement(self) -> np.ndarray:
+        """Return a boolean array: True where the point is valid and agrees."""
+        return np.array([row["status"] == "ok" and bool(row["agreement"]) for row in self.rows])
+
+
+def result_columns(axes: list[Axis], parties: list[str]) -> list[str]:
+    """Return the row keys in output order."""
+    return [
+        *(axis.path for axis in axes),
+        "status",
+        "agreement",
+        "zone_low",
+        "zone_high",
+        "terms",
+        *(f"margin_{name}" for name in parties),
+        "expected_lifetime_years",
+        "message",
+    ]
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _json_value(value: Any) -> Any:
+    # JSON has no infinity, so an unbounded lifetime is written as the string "inf".
+    if isinstance(value, float) and not math.isfinite(value):
+        return "inf" if value > 0 else None
+    return value
+
+
+def write_csv(results: list[SweepResult], stream: TextIO) -> None:
+    """Write one CSV row per grid point; a ``design`` column leads when comparing."""
+    comparing = len(results) > 1
+    columns = (["design"] if comparing else []) + results[0].columns
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(columns)
+    for result in results:
+        for row in result.rows:
+            cells = [_csv_cell(row.get(column)) for column in result.columns]
+            writer.writerow(([result.filename] if comparing else []) + cells)
+
+
+def json_rows(results: list[SweepResult]) -> list[dict]:
+    """Return the rows as JSON-ready objects, with ``design`` when comparing."""
+    comparing = len(results) > 1
+    rows = []
+    for result in results:
+        for row in result.rows:
+            item = {"design": result.filename} if comparing else {}
+            item.update({column: _json_value(row.get(column)) for column in result.columns})
+            rows.append(item)
+    return rows
+
+
+def _short(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def format_table(result: SweepResult, max_message: int = 60) -> str:
+    """Format a 1-D sweep as an aligned text table."""
+    header = [
+        result.axes[0].path,
+        "status",
+        "agree",
+        "zone",
+        "terms",
+        *(f"margin {name}" for name in result.parties),
+        "lifetime (y)",
+        "message",
+    ]
+    lines = [header]
+    for row in result.rows:
+        zone = "-"
+        if row["zone_low"] is not None:
+            zone = f"[{row['zone_low']:.4g}, {row['zone_high']:.4g}]"
+        message = row["message"] or ""
+        if len(message) > max_message:
+            message = message[: max_message - 3] + "..."
+        lines.append(
+            [
+                _short(row[result.axes[0].path]),
+                row["status"],
+                _short(row["agreement"]),
+                zone,
+                _short(row["terms"]),
+                *(_short(row[f"margin_{name}"]) for name in result.parties),
+                _short(row["expected_lifetime_years"]),
+                message,
+            ]
+        )
+
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    text = io.StringIO()
+    for line in lines:
+        text.write("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+        text.write("\n")
+    return text.getvalue()
+
+
+def format_map(result: SweepResult) -> str:
+    """Format a 2-D sweep as a character map, y rising upwards, plus counts."""
+    x_axis, y_axis = result.axes
+    symbols = {"invalid": "x", "failed": "!", "unconverged": "?"}
+    width = len(x_axis.values)
+    text = io.StringIO()
+    text.write(f"{result.filename}: {y_axis.path} (rows) against {x_axis.path} (columns)\n")
+
+    label_width = max(len(_short(float(value))) for value in y_axis.values)
+    for j in reversed(range(len(y_axis.values))):
+        cells = []
+        for i in range(width):
+            row = result.rows[j * width + i]
+            if row["status"] != "ok":
+                cells.append(symbols[row["status"]])
+            else:
+                cells.append("#" if row["agreement"] else ".")
+        text.write(f"{_short(float(y_axis.values[j])).rjust(label_width)} {''.join(cells)}\n")
+
+    x_range = f"{_short(float(x_axis.values[0]))} .. {_short(float(x_axis.values[-1]))}"
+    text.write(f"{' ' * label_width} {x_axis.path}: {x_range}\n")
+    text.write("# agreement   . no agreement   x invalid   ! solver failed   ? unconverged\n")
+    text.write(summary_line(result) + "\n")
+    return text.getvalue()
+
+
+def summary_line(result: SweepResult) -> str:
+    statuses = result.statuses()
+    agreed = int(result.agreement().sum())
+    counts = ", ".join(
+        f"{int((statuses == status).sum())} {status}"
+        for status in STATUSES[1:]
+        if (statuses == status).any()
+    )
+    line = f"{len(result.rows)} points, {agreed} with agreement"
+    return f"{line}, {counts}" if counts else line

@@ -1,0 +1,195 @@
+"""YAML 1.1 surprises: each one is either read as written or rejected with a hint."""
+
+import pytest
+
+from engine.cli import main
+from engine.errors import SpecError
+from engine.loader import parse_treaty_text
+from engine.yaml_loader import load_yaml
+
+TREATY = """\
+schema: treaty/v1
+name: Test treaty
+parties:
+  - name: {first}
+    discount: {discount}
+    defection_value: 0.3
+    regime_value: [[0, 0.2], [1, 0.8]]
+  - name: B
+    discount: 0.9
+    defection_value: 0.3
+    regime_value: [[0, 0.8], [1, 0.2]]
+"""
+
+
+def treaty(first: str = "A", discount: str = "0.9") -> str:
+    return TREATY.format(first=first, discount=discount)
+
+
+@pytest.mark.parametrize("word", ["NO", "no", "No", "yes", "Yes", "on", "off", "OFF", "y", "n"])
+def test_norway_names_stay_text(word):
+    spec = parse_treaty_text(treaty(first=word))
+
+    assert spec.parties[0].name == word
+
+
+@pytest.mark.parametrize(
+    ("written", "name"),
+    [
+        ("1:30", "1:30"),  # YAML 1.1: base 60, 90
+        ("010", "010"),  # YAML 1.1: octal, 8
+        ("2024-01-01", "2024-01-01"),  # YAML 1.1: a date
+        ("0x1F", "0x1F"),
+        ("1_000", "1_000"),
+        ('"2030"', "2030"),
+    ],
+)
+def test_number_like_names_stay_text(written, name):
+    assert parse_treaty_text(treaty(first=written)).parties[0].name == name
+
+
+@pytest.mark.parametrize("written", ["true", "True", "FALSE", "12", "0.5", "~"])
+def test_non_text_names_rejected(written):
+    with pytest.raises(SpecError) as raised:
+        parse_treaty_text(treaty(first=written), "t.yaml")
+
+    assert str(raised.value).startswith("t.yaml:4:11: error: parties[0].name: expected text")
+
+
+def test_boolean_name_hint_quotes():
+    with pytest.raises(SpecError) as raised:
+        parse_treaty_text(treaty(first="true"), "t.yaml")
+
+    assert "put it in quotes to use it as text (got true)" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("written", "value"),
+    [
+        ("9e-1", 0.9),  # PyYAML's own resolver reads this as text
+        ("9.0e-1", 0.9),
+        ("0.9", 0.9),
+        (".9", 0.9),
+        ("+0.9", 0.9),
+        ("0", 0.0),
+    ],
+)
+def test_exponent_numbers_accepted(written, value):
+    assert parse_treaty_text(treaty(discount=written)).parties[0].discount == value
+
+
+@pytest.mark.parametrize(
+    ("written", "fragment"),
+    [
+        ("yes", 'expected a number (got "yes")'),
+        ("on", 'expected a number (got "on")'),
+        ("true", "expected a number; true/false is not a number (got true)"),
+        ("0:54", "YAML 1.1 reads this as a base-60 number but this format reads it as text"),
+        ("00.9", None),  # a float with a leading zero is unambiguous, so it is accepted
+        ("010", "a leading zero is ambiguous (YAML 1.1 reads 010 as octal 8, YAML 1.2 as 10)"),
+        ("0x1", "only decimal numbers are accepted"),
+        ("0_9", "underscores in numbers are not accepted"),
+        ("1_0", "underscores in numbers are not accepted"),
+        ("2024-01-01", 'expected a number (got "2024-01-01")'),
+        (".nan", "NaN and infinity are not allowed"),
+        (".inf", "NaN and infinity are not allowed"),
+        ("1e400", "NaN and infinity are not allowed"),
+        ("", "expected a number; the value is empty (got an empty value)"),
+    ],
+)
+def test_number_surprises(written, fragment):
+    if fragment is None:
+        assert parse_treaty_text(treaty(discount=written)).parties[0].discount == 0.9
+        return
+
+    with pytest.raises(SpecError) as raised:
+        parse_treaty_text(treaty(discount=written), "t.yaml")
+
+    message = str(raised.value)
+    assert message.startswith("t.yaml:5:")
+    assert "parties[0].discount: " in message
+    assert fragment in message
+
+
+def test_integer_field_rejects_float_spelling():
+    text = treaty() + "model: {grid: 1e3}\n"
+
+    with pytest.raises(SpecError) as raised:
+        parse_treaty_text(text, "t.yaml")
+
+    assert "model.grid: expected a whole number; write it without a decimal point or exponent (got 1000.0)" in str(
+        raised.value
+    )
+
+
+def test_state_keys_are_text():
+    # Keys are always the text written, so numbers, dates and yes/no name states.
+    text = treaty().replace(
+        "parties:",
+        "environment:\n  start: 2030\n  persistence: 0.5\n  states: {2030: 0.5, no: 0.25, 2040-01-01: 0.25}\nparties:",
+    ).replace("defection_value: 0.3", "defection_value: {2030: 0.3, no: 0.1, 2040-01-01: 0.2}")
+
+    with pytest.raises(SpecError) as raised:
+        parse_treaty_text(text, "t.yaml")
+
+    # `start: 2030` is a value, so it is a number; the key `2030` is the text "2030".
+    assert str(raised.value).startswith("t.yaml:4:10: error: environment.start: expected text")
+
+    spec = parse_treaty_text(text.replace("start: 2030", 'start: "2030"'))
+    assert spec.state_names == ("2030", "no", "2040-01-01")
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("a: true", True),
+        ("a: False", False),
+        ("a: yes", "yes"),
+        ("a: 1:30", "1:30"),
+        ("a: 010", "010"),
+        ("a: 10", 10),
+        ("a: -0", 0),
+        ("a: 1e3", 1000.0),
+        ("a: 2024-01-01", "2024-01-01"),
+        ("a: ~", None),
+        ("a: null", None),
+        ("a:", None),
+        ("a: !!str 12", "12"),
+        ("a: !!float 1", 1.0),
+        ("a: !!int '12'", 12),
+    ],
+)
+def test_scalar_resolution(text, value):
+    assert load_yaml(text).data == {"a": value}
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("a: !!bool yes", "not a boolean; write true or false"),
+        ("a: !!int 0x10", "not a decimal integer"),
+        ("a: !!float abc", "not a decimal number"),
+        ("a: !!timestamp 2024-01-01", "YAML tag `!!timestamp` is not allowed"),
+        ("a: !!binary aGVsbG8=", "YAML tag `!!binary` is not allowed"),
+        ("a: !custom 1", "YAML tag `!custom` is not allowed"),
+        ("a: !!null x", "`!!null` needs an empty value"),
+    ],
+)
+def test_explicit_tags(text, fragment):
+    with pytest.raises(SpecError) as raised:
+        load_yaml(text, "t.yaml")
+
+    assert str(raised.value).startswith("t.yaml:1:4: error: ")
+    assert fragment in str(raised.value)
+
+
+def test_check_exit_code_for_yaml11_case(tmp_path, capsys):
+    path = tmp_path / "t.yaml"
+    path.write_text(treaty(discount="010"))
+
+    code = main(["check", str(path)])
+    err = capsys.readouterr().err.splitlines()
+
+    assert code == 2
+    assert len(err) == 1
+    assert err[0].startswith(f"{path}:5:15: error: parties[0].discount: expected a number; a leading zero")

@@ -1,0 +1,41 @@
+"""The committed JSON Schema matches the one the models generate."""
+
+import json
+
+from engine.cli import SCHEMA_FILE, main, schema_text
+
+
+def test_committed_schema_is_current():
+    committed = SCHEMA_FILE.read_text(encoding="utf-8")
+
+    assert committed == schema_text(), "regenerate it with: treaty schema -o engine/treaty.schema.json"
+
+
+def test_schema_describes_format():
+    schema = json.loads(schema_text())
+
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["properties"]["schema"]["const"] == "treaty/v1"
+    assert set(schema["required"]) == {"schema", "name", "parties"}
+    assert schema["additionalProperties"] is False
+    kinds = {
+        schema["$defs"][ref["$ref"].split("/")[-1]]["properties"]["kind"]["const"]
+        for ref in schema["properties"]["provisions"]["items"]["oneOf"]
+    }
+    assert kinds == {"duration", "withdrawal", "escape_hatch", "review"}
+    assert schema["properties"]["period"]["default"] == "1 year"
+
+
+def test_schema_command_prints_schema(capsys):
+    assert main(["schema"]) == 0
+
+    assert capsys.readouterr().out == schema_text()
+
+
+def test_schema_command_writes_file(tmp_path, capsys):
+    target = tmp_path / "treaty.schema.json"
+
+    assert main(["schema", "--output", str(target)]) == 0
+
+    assert target.read_text(encoding="utf-8") == schema_text()
+    assert capsys.readouterr().out == ""

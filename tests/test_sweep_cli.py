@@ -1,0 +1,412 @@
+"""`treaty sweep` end to end: grids, statuses, outputs, workers and plots.
+
+These sweeps use the closed forms (``--formula``), which need the loader and
+the game builder but not the solver, so every expected number below is
+derived in the test.
+"""
+
+import csv
+import io
+import json
+import struct
+
+import numpy as np
+import pytest
+
+from engine import sweep
+from engine.closed_forms import per_period_threshold, permanent_threshold, printed_threshold
+
+FIXTURE = """\
+schema: treaty/v1
+name: Sweep fixture
+environment:
+  start: today
+  persistence: 0.5
+  states: {today: 0.5, later: 0.5}
+parties:
+  - name: A
+    discount: 0.9
+    defection_value: {today: B_VALUE, later: 0.1}
+    regime_value: [[0, 0], [1, 1]]
+  - name: B
+    discount: 0.9
+    defection_value: {today: B_VALUE, later: 0.1}
+    regime_value: [[0, 1], [1, 0]]
+"""
+
+DURATION = """\
+  - kind: duration
+    term: 10 years
+"""
+
+
+def write_fixture(directory, name="treaty.yaml", b=0.2, provisions=""):
+    text = FIXTURE.replace("B_VALUE", str(b))
+    if provisions:
+        text += "provisions:\n" + provisions
+    path = directory / name
+    path.write_text(text)
+    return str(path)
+
+
+def run(argv, capsys):
+    code = sweep.main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def run_json(argv, capsys):
+    code, out, err = run([*argv, "--json", "--quiet"], capsys)
+    assert code == 0, err
+    return json.loads(out)
+
+
+@pytest.mark.parametrize(
+    ("formula", "threshold"),
+    [("printed", printed_threshold), ("permanent", permanent_threshold), ("per-period", per_period_threshold)],
+)
+def test_formula_zone_matches_threshold(tmp_path, capsys, formula, threshold):
+    # A needs gamma >= t and B needs 1 - gamma >= t, with t = f(0.2, delta, 0.5)
+    # (b in the start state, yearly values and a one-year period). The zone is
+    # [t, 1 - t]. Equal discount factors give equal weights, and the symmetric
+    # Nash product log(gamma - t) + log(1 - t - gamma) peaks at gamma = 0.5.
+    path = write_fixture(tmp_path)
+    rows = run_json([path, "--x", "parties.*.discount=0.5:0.9:5", "--formula", formula], capsys)
+
+    assert [row["parties.*.discount"] for row in rows] == pytest.approx([0.5, 0.6, 0.7, 0.8, 0.9])
+    for row in rows:
+        expected = float(threshold(0.2, row["parties.*.discount"], 0.5))
+        assert row["status"] == "ok"
+        assert row["agreement"] is True
+        assert row["zone_low"] == pytest.approx(expected, abs=1e-12)
+        assert row["zone_high"] == pytest.approx(1 - expected, abs=1e-12)
+        assert row["terms"] == pytest.approx(0.5, abs=1e-8)
+        # margin = (z(0.5) - t) / (1 - delta).
+        margin = (0.5 - expected) / (1 - row["parties.*.discount"])
+        # The terms are found to about 1e-8 (the optimum is flat), hence abs=1e-7.
+        assert row["margin_A"] == pytest.approx(margin, abs=1e-7)
+        assert row["margin_B"] == pytest.approx(margin, abs=1e-7)
+        assert row["expected_lifetime_years"] is None
+
+
+def test_no_agreement_where_threshold_above_half(tmp_path, capsys):
+    # b = 0.3, p = 0.5, permanent reading: t = 0.3 (2 - 2 delta + 0.5 delta).
+    # delta = 0: t = 0.6 > 0.5, so A's [0.6, 1] and B's [0, 0.4] do not meet.
+    # delta = 0.9: t = 0.3 * 0.65 = 0.195, zone [0.195, 0.805].
+    path = write_fixture(tmp_path, b=0.3)
+    rows = run_json([path, "--x", "parties.*.discount=0:0.9:2", "--formula", "permanent"], capsys)
+    assert rows[0]["status"] == "ok"
+    assert rows[0]["agreement"] is False
+    assert rows[0]["zone_low"] is None
+    assert rows[0]["terms"] is None
+    assert rows[1]["agreement"] is True
+    assert rows[1]["zone_low"] == pytest.approx(0.195)
+
+
+def test_invalid_point_reported(tmp_path, capsys):
+    path = write_fixture(tmp_path)
+    rows = run_json([path, "--x", "parties.A.discount=0.8:1.0:3", "--formula", "printed"], capsys)
+    assert [row["status"] for row in rows] == ["ok", "ok", "invalid"]
+    assert rows[2]["agreement"] is None
+    assert "discount" in rows[2]["message"]
+    # The problem names the line where the swept field is written.
+    assert "treaty.yaml:9:" in rows[2]["message"]
+
+
+def test_duration_not_whole_periods_invalid(tmp_path, capsys):
+    # With one-year periods, 7.5 years is not a whole number of periods.
+    path = write_fixture(tmp_path, provisions=DURATION)
+    code, out, err = run(
+        [path, "--x", "provisions.duration.term=5:10:3", "--formula", "per-period", "--json", "--quiet"],
+        capsys,
+    )
+    assert code == 0
+    rows = json.loads(out)
+    assert [row["status"] for row in rows] == ["ok", "invalid", "ok"]
+    assert "7.5 years" in rows[1]["message"]
+    assert "warning:" in err
+    assert "ignore the provisions (duration)" in err
+
+
+@pytest.mark.parametrize(
+    ("argv_tail", "fragment"),
+    [
+        (["--x", "parties.France.discount=0.5:0.9:3"], "no party named 'France'"),
+        (["--x", "environment.persistance=0.5:0.9:3"], "has no such field"),
+        (["--x", "parties.*.discount=0.5:0.9:1"], "at least 2 points"),
+        (["--x", "parties.*.discount=0.5:0.9"], "expected START:STOP:N"),
+        (["--x", "provisions.review.every=1:5:3"], "the file has no provisions"),
+        (["--x", "parties.*.discount=0.5:0.9:3", "--workers", "0"], "invalid worker count 0"),
+        (["--x", "parties.*.discount=0.5:0.9:3", "--plot", "out.pdf"], "expected a name ending in .png or .svg"),
+    ],
+)
+def test_request_errors_exit_2(tmp_path, capsys, argv_tail, fragment):
+    path = write_fixture(tmp_path)
+    code, out, err = run([path, *argv_tail, "--formula", "printed"], capsys)
+    assert code == 2
+    assert out == ""
+    assert err.startswith("error: ")
+    assert fragment in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_missing_file_exit_2(tmp_path, capsys):
+    code, _, err = run([str(tmp_path / "absent.yaml"), "--x", "a.b=0:1:2"], capsys)
+    assert code == 2
+    assert "absent.yaml" in err
+    assert "file not found" in err
+
+
+def test_formula_needs_two_parties(tmp_path, capsys):
+    third_party = (
+        "  - name: C\n"
+        "    discount: 0.9\n"
+        "    defection_value: {today: 0.2, later: 0.1}\n"
+        "    regime_value: [[0, 0.5], [1, 0.5]]\n"
+    )
+    path = tmp_path / "three.yaml"
+    path.write_text(FIXTURE.replace("B_VALUE", "0.2") + third_party)
+    code, _, err = run([str(path), "--x", "parties.*.discount=0.5:0.9:3", "--formula", "printed"], capsys)
+    assert code == 2
+    assert "describes two parties, the file has 3" in err
+
+
+def test_csv_columns_and_rows(tmp_path, capsys):
+    path = write_fixture(tmp_path)
+    out_path = tmp_path / "rows.csv"
+    code, out, _ = run(
+        [path, "--x", "parties.*.discount=0.5:0.9:3", "--y", "environment.persistence=0:1:2",
+         "--formula", "per-period", "--out", str(out_path), "--quiet"],
+        capsys,
+    )
+    assert code == 0
+    assert f"wrote {out_path}" in out
+
+    rows = list(csv.DictReader(out_path.open()))
+    assert list(rows[0]) == [
+        "parties.*.discount", "environment.persistence", "status", "agreement", "zone_low",
+        "zone_high", "terms", "margin_A", "margin_B", "expected_lifetime_years", "message",
+    ]
+    assert len(rows) == 6
+    # x varies fastest.
+    assert [float(row["parties.*.discount"]) for row in rows] == [0.5, 0.7, 0.9, 0.5, 0.7, 0.9]
+    assert [float(row["environment.persistence"]) for row in rows] == [0, 0, 0, 1, 1, 1]
+    # Per-period threshold at delta = 0.7, p = 1 is the folk bound 0.2 * 1.3 = 0.26.
+    assert float(rows[4]["zone_low"]) == pytest.approx(0.26)
+    assert rows[4]["agreement"] == "true"
+    assert rows[4]["expected_lifetime_years"] == ""
+
+
+def test_2d_human_map(tmp_path, capsys):
+    # b = 0.3, p = 1 (persistence axis), so t = 0.3 (2 - delta):
+    # delta = 0 gives 0.6 > 0.5 (no agreement), delta = 0.9 gives 0.33.
+    # p = 0 (permanent reading) gives t = 0.6 (1 - delta): 0.6 and 0.06.
+    path = write_fixture(tmp_path, b=0.3)
+    code, out, _ = run(
+        [path, "--x", "parties.*.discount=0:0.9:2", "--y", "environment.persistence=0:1:2",
+         "--formula", "permanent", "--quiet"],
+        capsys,
+    )
+    assert code == 0
+    lines = out.splitlines()
+    # The top row is the largest y value.
+    assert lines[1].split() == ["1", ".#"]
+    assert lines[2].split() == ["0", ".#"]
+    assert "4 points, 2 with agreement" in out
+
+
+def test_1d_human_table(tmp_path, capsys):
+    path = write_fixture(tmp_path)
+    code, out, _ = run(
+        [path, "--x", "parties.A.discount=0.8:1.0:3", "--formula", "printed", "--quiet"], capsys
+    )
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[1].split()[:3] == ["parties.A.discount", "status", "agree"]
+    assert lines[4].split()[:3] == ["1", "invalid", "-"]
+
+
+def test_workers_give_identical_output(tmp_path, capsys):
+    path = write_fixture(tmp_path)
+    outputs = []
+    for workers in ("1", "4"):
+        out_path = tmp_path / f"rows-{workers}.csv"
+        code, _, err = run(
+            [path, "--x", "parties.*.discount=0.5:0.95:6", "--y", "environment.persistence=0:1:4",
+             "--formula", "per-period", "--workers", workers, "--out", str(out_path), "--quiet"],
+            capsys,
+        )
+        assert code == 0, err
+        outputs.append(out_path.read_text())
+    assert outputs[0] == outputs[1]
+    assert len(outputs[0].splitlines()) == 1 + 24
+
+
+def test_compare_rows_and_difference(tmp_path, capsys):
+    # b = 0.2 agrees at every delta here; b = 0.3 fails at delta = 0 (t = 0.6).
+    first = write_fixture(tmp_path, "first.yaml", b=0.2)
+    second = write_fixture(tmp_path, "second.yaml", b=0.3)
+    rows = run_json(
+        [first, "--x", "parties.*.discount=0:0.9:2", "--compare", second, "--formula", "permanent"],
+        capsys,
+    )
+    assert [row["design"] for row in rows] == [first, first, second, second]
+    assert [row["agreement"] for row in rows] == [True, True, False, True]
+
+    code, out, _ = run(
+        [first, "--x", "parties.*.discount=0:0.9:2", "--compare", second, "--formula", "permanent", "--quiet"],
+        capsys,
+    )
+    assert code == 0
+    assert f"agreement only under {first}: 1 points; only under {second}: 0 points" in out
+
+
+def test_compare_path_missing_in_second_file(tmp_path, capsys):
+    first = write_fixture(tmp_path, "first.yaml", provisions=DURATION)
+    second = write_fixture(tmp_path, "second.yaml")
+    code, _, err = run(
+        [first, "--x", "provisions.duration.term=5:10:2", "--compare", second, "--formula", "printed"],
+        capsys,
+    )
+    assert code == 2
+    assert second in err
+    assert "no provisions" in err
+
+
+def test_plot_without_matplotlib(tmp_path, capsys, monkeypatch):
+    real_find_spec = sweep.importlib.util.find_spec
+    monkeypatch.setattr(
+        sweep.importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == "matplotlib" else real_find_spec(name, *args),
+    )
+    path = write_fixture(tmp_path)
+    out_path = tmp_path / "rows.csv"
+    code, out, err = run(
+        [path, "--x", "parties.*.discount=0.5:0.9:3", "--plot", str(tmp_path / "p.png"),
+         "--out", str(out_path)],
+        capsys,
+    )
+    assert code == 2
+    assert err.strip().splitlines() == [
+        "error: --plot needs matplotlib, which is not installed; install it with pip install -e '.[plot]'"
+    ]
+    # The check runs before the sweep, so nothing is written.
+    assert not out_path.exists()
+
+
+def png_size(path):
+    # Width and height are big-endian 32-bit integers at bytes 16 to 24 (IHDR).
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", header[16:24])
+
+
+def grey_pixels(path):
+    from matplotlib.image import imread
+
+    from engine.plotting import NO_AGREEMENT_COLOR
+
+    image = imread(path)[..., :3]
+    grey = int(NO_AGREEMENT_COLOR[1:3], 16) / 255
+    return int(np.all(np.abs(image - grey) < 0.5 / 255, axis=-1).sum())
+
+
+@pytest.mark.parametrize(("b", "expect_region"), [(0.1, False), (0.45, True)])
+def test_plot_all_or_none_agree(tmp_path, capsys, b, expect_region):
+    # Per-period reading: t = b (1 - delta)(2 - delta p) / (1 - delta p), which
+    # falls with delta and rises with p (its p-derivative has the sign of delta).
+    # b = 0.1: the largest t, at delta = 0, is 2b = 0.2 < 0.5, so all agree.
+    # b = 0.45: the smallest t on delta in [0, 0.3], p in [0.5, 1] is at
+    # delta = 0.3, p = 0.5: 0.45 * 0.7 * 1.85 / 0.85 = 0.686 > 0.5, so A's
+    # [t, 1] and B's [0, 1 - t] never meet and no point agrees.
+    pytest.importorskip("matplotlib")
+    path = write_fixture(tmp_path, b=b)
+    plot_path = tmp_path / "sweep.png"
+    code, out, err = run(
+        [path, "--x", "parties.*.discount=0:0.3:4", "--y", "environment.persistence=0.5:1:3",
+         "--formula", "per-period", "--plot", str(plot_path), "--quiet"],
+        capsys,
+    )
+    assert code == 0, err
+    assert f"wrote {plot_path}" in out
+    assert plot_path.stat().st_size > 5000
+    assert png_size(plot_path) == (900, 720)
+    if expect_region:
+        assert "12 points, 0 with agreement" in out
+        assert grey_pixels(plot_path) > 20000
+    else:
+        assert "12 points, 12 with agreement" in out
+        assert grey_pixels(plot_path) < 200
+
+
+def test_progress_bar_after_one_second(monkeypatch):
+    clock = iter([100.0, 100.5, 101.5, 101.6])
+    monkeypatch.setattr(sweep.time, "monotonic", lambda: next(clock))
+    stream = io.StringIO()
+    bar = sweep.Progress(4, enabled=True, stream=stream)
+    bar.update(1)  # 0.5 s: too early to draw
+    assert stream.getvalue() == ""
+    bar.update(2)  # 1.5 s
+    assert "2/4 points" in stream.getvalue()
+    bar.update(4)  # finished: always drawn
+    bar.close()
+    assert stream.getvalue().endswith("4/4 points, 1.6 s\n")
+
+
+def test_progress_bar_quiet():
+    stream = io.StringIO()
+    bar = sweep.Progress(2, enabled=False, stream=stream)
+    bar.update(2)
+    bar.close()
+    assert stream.getvalue() == ""
+
+
+def test_solver_error_is_failed_not_no_agreement(tmp_path, capsys, monkeypatch):
+    import engine.score
+    from engine.errors import SolverError
+
+    real_score = engine.score.score_game
+
+    def score_or_fail(game):
+        if game.parties[0].discount > 0.85:
+            raise SolverError("value iteration did not settle within 20000 iterations (tolerance 1e-09)")
+        return real_score(game)
+
+    monkeypatch.setattr(engine.score, "score_game", score_or_fail)
+    path = write_fixture(tmp_path)
+    rows = run_json([path, "--x", "parties.*.discount=0.5:0.9:2"], capsys)
+    assert [row["status"] for row in rows] == ["ok", "failed"]
+    assert rows[1]["agreement"] is None
+    assert rows[1]["terms"] is None
+    assert "did not settle" in rows[1]["message"]
+
+
+def test_unconverged_score_is_flagged(tmp_path, capsys, monkeypatch):
+    import engine.score
+
+    real_score = engine.score.score_game
+
+    def unconverged(game):
+        score = real_score(game)
+        score.converged = False
+        return score
+
+    monkeypatch.setattr(engine.score, "score_game", unconverged)
+    path = write_fixture(tmp_path)
+    rows = run_json([path, "--x", "parties.*.discount=0.5:0.9:2"], capsys)
+    assert [row["status"] for row in rows] == ["unconverged", "unconverged"]
+    assert all("may be wrong" in row["message"] for row in rows)
+    # The numbers are kept, so a reader can judge them.
+    assert all(row["terms"] is not None for row in rows)
+
+
+def test_treaty_command_runs_sweep(tmp_path, capsys):
+    from engine.cli import main as treaty_main
+
+    path = write_fixture(tmp_path)
+    code = treaty_main(["sweep", path, "--x", "parties.*.discount=0.5:0.9:2", "--formula", "printed", "--json", "--quiet"])
+    rows = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert len(rows) == 2
+    assert rows[0]["zone_low"] == pytest.approx(float(printed_threshold(0.2, 0.5, 0.5)))
