@@ -8,7 +8,10 @@ Conversions from the units of the file to model periods of ``t`` years:
 - breach, negotiation, exit, escape, renegotiation and amendment costs are one-off
   sums and are not scaled;
 - every duration becomes a whole number of periods (validation guarantees it);
-- the horizon defaults to the fewest whole periods that cover 50 years.
+- the horizon defaults to the fewest whole periods that cover 50 years;
+- a party's persistence is the one it states in ``beliefs``, else the declared one;
+  a ``cautious`` or ``optimistic`` attitude then picks one within its ``spread``
+  (see ``engine.beliefs``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.beliefs import apply_attitudes
 from engine.durations import Duration, periods_covering, whole_periods
 from engine.environment import believed_matrix, declared_matrix
 from engine.game import Game, Party, Rules, Settings
@@ -26,7 +30,7 @@ from provisions import MODULES_BY_KIND
 
 @dataclass(frozen=True)
 class CompileContext:
-    """What a provision's ``compile`` step needs to know about the rest of the treaty."""
+    """Facts about the rest of the treaty that a provision's ``compile`` step reads."""
 
     period: Duration
     states: tuple[str, ...]
@@ -60,7 +64,7 @@ def build_game(spec: TreatySpec) -> Game:
         module = MODULES_BY_KIND[provision.kind]
         rules[module.RULES_FIELD] = module.compile(provision, context)
 
-    return Game(
+    game = Game(
         name=spec.name,
         period_years=period_years,
         states=states,
@@ -72,6 +76,10 @@ def build_game(spec: TreatySpec) -> Game:
         terms=spec.terms.strictness if spec.terms is not None else None,
         schema=spec.schema_version,
     )
+
+    # A cautious or optimistic party plans for one persistence within its spread,
+    # which takes a solve per candidate persistence to find.
+    return apply_attitudes(game, spec)
 
 
 def _build_party(party: PartySpec, spec: TreatySpec, period_years: float) -> Party:

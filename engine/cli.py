@@ -1,11 +1,11 @@
-"""The ``treaty`` command: check, score and compare treaty files, print the JSON Schema.
+"""The ``treaty`` command: check, score, compare and simulate treaty files, print the JSON Schema.
 
 Results go to stdout; problems go to stderr, one ``error:`` line each. Exit codes:
 0 success, 2 an invalid treaty file, 3 a solver failure. Any other exception is a bug
 in the engine and propagates with its traceback.
 
-NOTE: argparse also exits with status 2 on a command-line usage error; its message
-starts with ``usage:``, which tells it apart from a problem in a treaty file.
+NOTE: argparse also exits with status 2 on a command-line usage error. Its message
+starts with ``usage:``, which distinguishes it from a problem in a treaty file.
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from engine.build import build_game
 from engine.errors import SolverError, SpecError
 from engine.loader import load_treaty
+from engine.simulate import add_simulate_arguments, check_simulate_arguments
 from engine.sweep import add_sweep_arguments, run_sweep_command
 
 EXIT_OK = 0
@@ -67,6 +69,15 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     score.add_argument("file", metavar="FILE", help="treaty YAML file to score")
     score.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    score.add_argument("--vary", action="append", default=[], metavar="PATH=DIST",
+                       help="draw a field from uniform(a,b), beta(a,b), normal(mean,sd) or "
+                            "triangular(low,mode,high) and report the chance of agreement; repeatable")
+    score.add_argument("--draws", type=int, default=200, metavar="N",
+                       help="number of draws with --vary (default 200)")
+    score.add_argument("--seed", type=int, default=None, metavar="S",
+                       help="seed of the draws with --vary; omitted, a fresh seed is drawn and reported")
+    score.add_argument("--workers", type=int, default=1, metavar="W",
+                       help="worker processes with --vary (default 1)")
     score.set_defaults(run=_run_score)
 
     compare = commands.add_parser(
@@ -76,7 +87,21 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     compare.add_argument("files", nargs="+", metavar="FILE", help="treaty YAML file to score")
     compare.add_argument("--json", action="store_true", help="print the results as a JSON list")
+    compare.add_argument("--simulate", action="store_true",
+                         help="also simulate every design on the same random numbers")
+    add_simulate_arguments(compare)
     compare.set_defaults(run=_run_compare)
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="simulate a treaty on random paths of its environment",
+        description="Simulate the predicted treaty on random paths of the declared environment: "
+                    "survival, payoff distributions and event frequencies with standard errors.",
+    )
+    simulate.add_argument("file", metavar="FILE", help="treaty YAML file to simulate")
+    simulate.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    add_simulate_arguments(simulate)
+    simulate.set_defaults(run=_run_simulate)
 
     sweep = commands.add_parser(
         "sweep",
@@ -131,8 +156,12 @@ def schema_text() -> str:
 
 
 def _run_score(arguments: argparse.Namespace) -> int:
+    if arguments.vary:
+        from engine.calibration import run_vary_command
+
+        return run_vary_command(arguments)
     try:
-        score = _score_file(arguments.file)
+        score, fragile = _score_file(arguments.file)
     except SpecError as error:
         _print_problems(error)
         return EXIT_INVALID
@@ -141,7 +170,7 @@ def _run_score(arguments: argparse.Namespace) -> int:
         return EXIT_SOLVER
 
     if arguments.json:
-        print(json.dumps(score.to_dict(), indent=2))
+        print(json.dumps(_score_dict(score, fragile), indent=2))
     else:
         from engine.report import format_score
 
@@ -162,20 +191,77 @@ def _run_compare(arguments: argparse.Namespace) -> int:
     if invalid:
         return EXIT_INVALID
 
+    if arguments.simulate:
+        problem = check_simulate_arguments(arguments)
+        if problem is not None:
+            print(f"error: {problem}", file=sys.stderr)
+            return EXIT_INVALID
+
     scores = []
+    games = []
     for filename, spec in zip(arguments.files, specs):
         try:
-            scores.append(_score_spec(spec))
+            games.append(build_game(spec))
+            scores.append(_score_game(games[-1]))
         except SolverError as error:
             print(f"error: {filename}: {error}", file=sys.stderr)
             return EXIT_SOLVER
 
+    simulations = None
+    if arguments.simulate:
+        from engine.simulate import compare_simulations
+
+        try:
+            simulations, seed = compare_simulations(games, [score for score, _ in scores], arguments)
+        except SolverError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_SOLVER
+
     if arguments.json:
-        print(json.dumps([score.to_dict() for score in scores], indent=2))
+        results = [_score_dict(score, fragile) for score, fragile in scores]
+        if simulations is not None:
+            from engine.simulate import comparison_dict
+
+            results = {"scores": results, "simulation": comparison_dict(simulations, seed)}
+        print(json.dumps(results, indent=2))
     else:
         from engine.report import format_comparison
 
-        print(format_comparison(scores))
+        print(format_comparison([score for score, _ in scores]))
+        if simulations is not None:
+            from engine.simulate import format_comparison as format_simulations
+
+            print()
+            print(format_simulations(arguments.files, simulations, seed))
+    return EXIT_OK
+
+
+def _run_simulate(arguments: argparse.Namespace) -> int:
+    from engine.simulate import format_simulation, simulate_game
+
+    problem = check_simulate_arguments(arguments)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        game = build_game(load_treaty(arguments.file))
+        score, _ = _score_game(game)
+        simulation = simulate_game(game, score, arguments.paths, arguments.years, arguments.seed,
+                                   arguments.workers)
+    except SpecError as error:
+        _print_problems(error)
+        return EXIT_INVALID
+    except SolverError as error:
+        print(f"error: {arguments.file}: {error}", file=sys.stderr)
+        return EXIT_SOLVER
+
+    if simulation is None:
+        print(f"{arguments.file}: no agreement is predicted, so there is no treaty to simulate")
+        return EXIT_OK
+    if arguments.json:
+        print(json.dumps(simulation.to_dict(), indent=2))
+    else:
+        print(format_simulation(simulation))
     return EXIT_OK
 
 
@@ -185,14 +271,24 @@ def _run_sweep(arguments: argparse.Namespace) -> int:
 
 
 def _score_file(filename: str):
-    return _score_spec(load_treaty(filename))
+    return _score_game(build_game(load_treaty(filename)))
 
 
-def _score_spec(spec):
-    from engine.build import build_game
+def _score_game(game):
+    """Score ``game`` and flag terms that rest on beliefs; return the score and the fragile list."""
+    from engine.beliefs import find_fragile, fragile_warning
     from engine.score import score_game
 
-    return score_game(build_game(spec))
+    score = score_game(game)
+    fragile = find_fragile(game, score.evaluated_strictness)
+    score.warnings.extend(fragile_warning(entry) for entry in fragile)
+    return score, fragile
+
+
+def _score_dict(score, fragile: list[dict]) -> dict:
+    result = score.to_dict()
+    result["fragile"] = fragile
+    return result
 
 
 def _print_problems(error: SpecError) -> None:

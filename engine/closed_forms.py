@@ -266,7 +266,7 @@ class ClosedFormParty:
 class ClosedFormScore:
     """The closed-form counterpart of the solver's score, with the same core fields.
 
-    The closed forms say nothing about how long a treaty lasts, so
+    The closed forms do not model how long a treaty lasts, so
     ``expected_lifetime_years`` is always None.
     """
 

@@ -114,7 +114,7 @@ def _parse_iso(text: str) -> Duration:
 
     match = _ISO_PATTERN.match(text.upper())
     if not match or not any(match.groups()):
-        raise DurationError(f"not an ISO 8601 duration such as `P10Y`, `P6M`, `P90D` or `P1Y6M`")
+        raise DurationError("not an ISO 8601 duration such as `P10Y`, `P6M`, `P90D` or `P1Y6M`")
 
     years = Fraction(0)
     for number, unit in zip(match.groups(), ("year", "month", "week", "day")):

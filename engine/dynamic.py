@@ -41,6 +41,10 @@ COMPLY = 0
 NOTICE_CODE = 1
 BREAKDOWN = -1
 
+# Exact policy values replace the descending iterate once they agree with it
+# to this relative accuracy.
+SANDWICH_TOLERANCE = 1e-6
+
 # Equilibrium checks accept a deviation gain this small as a tie, so that an
 # incentive constraint that holds with equality counts as satisfied.
 TIE_TOLERANCE = 1e-10
@@ -72,10 +76,23 @@ class Policy:
 
 @dataclass
 class NodeOutcome:
-    """Renegotiation at expiry: the base column agreed in each state (-1 lapse)."""
+    """Renegotiation at expiry: the base column agreed in each state (-1 lapse).
+
+    Where two sets of terms tie in the bargaining, the outcome is a lottery:
+    ``target`` with probability ``weight`` and ``alternative`` otherwise.
+    """
 
     target: np.ndarray
     value: np.ndarray
+    alternative: np.ndarray | None = None
+    weight: np.ndarray | None = None
+    objective: np.ndarray | None = None
+
+    def lottery(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Return (target, probability) pairs, per state."""
+        if self.alternative is None:
+            return [(self.target, np.ones(len(self.target)))]
+        return [(self.target, self.weight), (self.alternative, 1.0 - self.weight)]
 
 
 @dataclass
@@ -86,6 +103,7 @@ class PassResult:
     values: list[np.ndarray] | None
     policy: Policy
     slack: np.ndarray
+    play: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
@@ -150,6 +168,9 @@ class DynamicSolver:
         declared = np.broadcast_to(game.transition, own.shape).astype(float)
         self.own = make_chain(self.delta, self.defection, own)
         self.declared = make_chain(self.delta, self.defection, declared)
+        # When every party believes the declared chain, evaluating the policy
+        # again under that chain would reproduce the same numbers.
+        self.beliefs_are_declared = bool(np.array_equal(own, declared))
 
         self.tolerance = game.settings.tolerance
         self.max_iterations = game.settings.max_iterations
@@ -208,6 +229,43 @@ class DynamicSolver:
             - self.breach_cost[:, None]
             + self.delta[:, None] * chain.expected_no_treaty
         )
+
+    def _deviation_table(self, candidates, chain: Chain):
+        """Which legal switches and which breach value each party has from each candidate.
+
+        Returns ``switches`` (candidate, party, candidate) marking the candidates a
+        party reaches by changing only its own action, and ``breach``
+        (candidate, party, state), the value of breaching instead (-inf where
+        the party is not bound, such as the suspended party itself).
+        """
+        n = self.n
+        count = len(candidates)
+        lookup = {(kind, actor): index for index, (_, actor, kind, _, _) in enumerate(candidates)}
+        bound = self._bound_breach(chain)
+        partner = self._partner_breach(chain) if self.rules.escape is not None else None
+        immediate_exit = self.rules.withdrawal is not None and self.rules.withdrawal.notice == 0
+
+        switches = np.zeros((count, n, count), dtype=bool)
+        breach = np.full((count, n, self.n_states), -np.inf)
+        for index, (_, actor, kind, _, _) in enumerate(candidates):
+            for party in range(n):
+                if kind == "comply":
+                    breach[index, party] = bound[party]
+                    moves = [("notice", party), ("escape", party)]
+                elif kind == "notice":
+                    # Notice with no notice period ends the treaty at once: nothing to breach.
+                    if not immediate_exit:
+                        breach[index, party] = bound[party]
+                    moves = [("comply", -1), ("escape", party)] if party == actor else []
+                elif party == actor:
+                    moves = [("comply", -1), ("notice", party)]
+                else:
+                    breach[index, party] = partner[party]
+                    moves = []
+                for move in moves:
+                    if move in lookup:
+                        switches[index, party, lookup[move]] = True
+        return switches, breach
 
     # --------------------------------------------------------------- one period
 
@@ -275,60 +333,42 @@ class DynamicSolver:
                     escape_values[others] += escape.cost / (n - 1)
                 candidates.append((NOTICE_CODE + n + j, j, "escape", escape_values, available))
 
-        def masked(candidate_index: int | None, party: int) -> np.ndarray:
-            if candidate_index is None:
-                return np.full(shape[1:], -np.inf)
-            _, _, _, cand_values, available = candidates[candidate_index]
-            return np.where(available[None], cand_values[party], -np.inf)
-
-        lookup = {(kind, actor): index for index, (_, actor, kind, _, _) in enumerate(candidates)}
-        partner_breach = self._partner_breach(chain)[:, None, None, :] if escape is not None else None
-
-        def deviation(kind: str, actor: int, party: int) -> np.ndarray:
-            options = []
-            if kind == "comply":
-                options.append(np.broadcast_to(bound_breach[party], shape[1:]))
-                options.append(masked(lookup.get(("notice", party)), party))
-                options.append(masked(lookup.get(("escape", party)), party))
-            elif kind == "notice":
-                if withdrawal.notice > 0:
-                    options.append(np.broadcast_to(bound_breach[party], shape[1:]))
-                if party == actor:
-                    options.append(masked(0, party))
-                    options.append(masked(lookup.get(("escape", party)), party))
-            else:
-                if party == actor:
-                    options.append(masked(0, party))
-                    options.append(masked(lookup.get(("notice", party)), party))
-                else:
-                    options.append(np.broadcast_to(partner_breach[party], shape[1:]))
-            if not options:
-                return np.full(shape[1:], -np.inf)
-            return np.max(np.stack(options), axis=0)
+        count = len(candidates)
+        stacked = np.stack([entry[3] for entry in candidates])
+        available = np.stack([entry[4] for entry in candidates])
+        candidate_codes = np.array([entry[0] for entry in candidates], dtype=np.int8)
 
         if fixed is None:
-            best_score = np.full(shape[1:], -np.inf)
-            chosen = np.full(shape[1:], BREAKDOWN, dtype=np.int8)
-            for code, actor, kind, cand_values, available in candidates:
-                equilibrium = np.broadcast_to(available[None], shape[1:]).copy()
-                for party in range(n):
-                    if not self.strategic[party]:
-                        continue
-                    gap = cand_values[party] - deviation(kind, actor, party)
-                    equilibrium &= gap >= -TIE_TOLERANCE * (1.0 + np.abs(cand_values[party]))
-                    if code == COMPLY:
-                        slack[party] = gap[:, phases.start, :] if position == 0 else 0.0
-                score = np.tensordot(self.select_weights, cand_values, axes=1)
-                better = equilibrium & (score > best_score + TIE_TOLERANCE * (1.0 + np.abs(score)))
-                best_score = np.where(better, score, best_score)
-                chosen = np.where(better, np.int8(code), chosen)
+            switches, breach = self._deviation_table(candidates, chain)
+
+            # A party's best deviation from candidate c: a breach, or switching
+            # to one of its own legal actions where that is available.
+            legal = np.where(available[:, None, None], stacked, -np.inf).swapaxes(0, 1)
+            switched = np.where(switches[:, :, :, None, None, None], legal[None], -np.inf).max(axis=2)
+            deviation = np.maximum(switched, breach[:, :, None, None, :])
+            gap = stacked - deviation
+            holds = gap >= -TIE_TOLERANCE * (1.0 + np.abs(stacked))
+            holds |= ~self.strategic[None, :, None, None, None]
+            equilibrium = available[:, None] & holds.all(axis=1)
+            if position == 0:
+                slack = gap[0][:, :, 0, :]
+
+            # Largest weighted joint value; within a tie, the earliest candidate,
+            # which has fewer exits and escapes.
+            score = np.where(equilibrium, np.tensordot(self.select_weights, stacked, axes=(0, 1)),
+                             -np.inf)
+            best = score.max(axis=0)
+            near = equilibrium & (score >= best - TIE_TOLERANCE * (1.0 + np.abs(best)))
+            index = np.where(near.any(axis=0), np.argmax(near, axis=0), -1)
         else:
             chosen = fixed[:, normal, :]
+            lookup = np.full(256, -1, dtype=np.int64)
+            lookup[candidate_codes.astype(np.int64) % 256] = np.arange(count)
+            index = np.where(chosen == BREAKDOWN, -1, lookup[chosen.astype(np.int64) % 256])
 
-        normal_values = np.broadcast_to(no_treaty, shape).copy()
-        for code, _, _, cand_values, _ in candidates:
-            pick = chosen == code
-            normal_values = np.where(pick[None], cand_values, normal_values)
+        chosen = np.where(index >= 0, candidate_codes[np.maximum(index, 0)], BREAKDOWN).astype(np.int8)
+        picked = np.take_along_axis(stacked, np.maximum(index, 0)[None, None], axis=0)[0]
+        normal_values = np.where(index[None] >= 0, picked, np.broadcast_to(no_treaty, shape))
         values[:, :, normal, :] = normal_values
         codes[:, normal, :] = chosen
 
@@ -431,12 +471,14 @@ class DynamicSolver:
         return self._sunset_pass(gammas, chain, node_value, base, fixed, keep_values, reviews), None
 
     def _targets(self, position: int, values: np.ndarray, base: PassResult | None) -> np.ndarray:
+        """Values of the base columns before any amendment at this review position."""
         if base is None:
             return values
-        return base.values[position]
+        return base.play[position]
 
-    def _review(self, position, values, base, fixed, reviews, policy):
+    def _review(self, position, values, base, fixed, reviews, policy, play):
         """Apply the amendment decided at a review position (from ``fixed`` or ``reviews``)."""
+        play[position] = values
         choice = fixed.amend[position] if fixed is not None else reviews[position]
         values, choice = self._amend(values, self._targets(position, values, base), choice)
         policy.amend[position] = choice
@@ -452,6 +494,7 @@ class DynamicSolver:
         choices = {}
         for position in np.flatnonzero(self.clock.review):
             values = unreviewed.values[position]
+            # The unreviewed base pass has no amendments, so its values are play values.
             targets = values if base is None else base.values[position]
             choices[int(position)] = self._amend(values, targets, None)[1]
         return choices
@@ -467,6 +510,7 @@ class DynamicSolver:
         stored: list[np.ndarray | None] = [None] * size
         codes: list[np.ndarray | None] = [None] * size
         policy = Policy(codes=codes)
+        play: dict[int, np.ndarray] = {}
         slack = np.zeros((n, columns, states))
         node_broadcast = np.broadcast_to(node_value[:, None, :], (n, columns, states))
 
@@ -494,7 +538,7 @@ class DynamicSolver:
             values, step_codes, step_slack = self._step(
                 position, cont, z, chain, None if fixed is None else fixed.codes[position])
             if clock.review[position] and reviews is not None:
-                values = self._review(position, values, base, fixed, reviews, policy)
+                values = self._review(position, values, base, fixed, reviews, policy, play)
             if position == 0:
                 slack = step_slack
             stored[position] = values
@@ -503,7 +547,42 @@ class DynamicSolver:
 
         start_values = stored[0][:, :, start, self.game.start]
         return PassResult(start_values=start_values, values=_segment_values(stored, clock, keep_values),
-                          policy=policy, slack=slack)
+                          policy=policy, slack=slack, play=play)
+
+    def value_bounds(self, z: np.ndarray) -> tuple[np.ndarray, float]:
+        """Return an upper bound of every party's value and the scale of the payoffs.
+
+        A partner can at most receive an escape transfer every period on top of
+        the best stage payoff.  The scale for tolerances leaves costs out, so
+        that a prohibitive cost does not loosen convergence.
+        """
+        best = np.maximum(z.max(axis=1), 2.0 * self.defection.max(axis=1))
+        scale = 1.0 + float(np.max(best / (1.0 - self.delta)))
+        escape = self.rules.escape
+        bonus = 0.0
+        if escape is not None and escape.cost_type == "transfer":
+            bonus = escape.cost / (self.n - 1)
+        return (best + bonus) / (1.0 - self.delta), scale
+
+    def _polish(self, z, chain, policy, base, stored, codes, sweep, scale):
+        """Replace the iterate by the exact values of its policy when both agree.
+
+        Returns the new values and their residual, or None when the exact
+        values are too far from the iterate or select another policy.
+        """
+        from engine.policy_values import exact_cyclic_values
+
+        exact = exact_cyclic_values(self, z, chain, policy, base)
+        if exact is None:
+            return None
+        gap = max(float(np.max(np.abs(a - b))) for a, b in zip(stored, exact))
+        if gap > SANDWICH_TOLERANCE * scale:
+            return None
+        checked, checked_codes, change = sweep(exact)
+        if not all(np.array_equal(a, b) for a, b in zip(checked_codes, codes)):
+            return None
+        codes[:] = checked_codes
+        return checked, change
 
     def _cyclic_pass(self, gammas, chain, base, fixed, keep_values, reviews):
         clock = self.clock
@@ -514,37 +593,46 @@ class DynamicSolver:
 
         # Start from an upper bound of every value so that iteration descends to
         # the most cooperative fixed point.
-        upper = (np.maximum(z.max(axis=1), 2.0 * self.defection.max(axis=1))
-                 + (self.rules.escape.cost if self.rules.escape is not None else 0.0))
-        upper = upper / (1.0 - self.delta)
+        upper, scale = self.value_bounds(z)
         stored = [np.broadcast_to(upper[:, None, None, None],
                                   (n, columns, self.phases.size, states)).copy()
                   for _ in range(size)]
         codes: list[np.ndarray | None] = [None] * size
         policy = Policy(codes=codes)
+        play: dict[int, np.ndarray] = {}
         slack = np.zeros((n, columns, states))
 
         residual = np.inf
         iterations = 0
         converged = False
-        scale = 1.0 + float(np.max(np.abs(upper)))
         stable_codes = 0
+        wait = 3
         previous_codes = None
-        while iterations < self.max_iterations:
-            iterations += 1
-            residual = 0.0
+
+        def sweep(current):
+            """One Gauss-Seidel sweep backwards over the clock; ``current`` is not changed."""
+            nonlocal slack
+            updated = list(current)
+            sweep_codes = [None] * size
+            change = 0.0
             for position in range(size - 1, -1, -1):
-                following = stored[clock.next[position]]
+                following = updated[clock.next[position]]
                 cont = self._with_exit(self._expect(following, chain), chain)
                 values, step_codes, step_slack = self._step(
                     position, cont, z, chain, None if fixed is None else fixed.codes[position])
                 if clock.review[position] and reviews is not None:
-                    values = self._review(position, values, base, fixed, reviews, policy)
+                    values = self._review(position, values, base, fixed, reviews, policy, play)
                 if position == 0:
                     slack = step_slack
-                residual = max(residual, float(np.max(np.abs(values - stored[position]))))
-                stored[position] = values
-                codes[position] = step_codes
+                change = max(change, float(np.max(np.abs(values - current[position]))))
+                updated[position] = values
+                sweep_codes[position] = step_codes
+            return updated, sweep_codes, change
+
+        while iterations < self.max_iterations:
+            iterations += 1
+            stored, new_codes, residual = sweep(stored)
+            codes[:] = new_codes
 
             snapshot = np.stack(codes)
             if previous_codes is not None and np.array_equal(snapshot, previous_codes):
@@ -553,105 +641,34 @@ class DynamicSolver:
                 stable_codes = 0
             previous_codes = snapshot
 
-            if residual <= self.tolerance * scale:
+            # The distance to the fixed point is at most residual / (1 - delta).
+            if residual <= self.tolerance * scale * (1.0 - float(np.max(self.delta))):
                 converged = True
+                polished = self._polish(z, chain, policy, base, stored, codes, sweep, scale)
+                if polished is not None:
+                    stored, residual = polished
                 break
 
-            # Once the policy has settled, evaluate it exactly and check it once more.
-            if stable_codes >= 3 and reviews is None:
-                exact = self._evaluate_cyclic_exactly(z, chain, policy)
-                if exact is not None:
-                    stored = exact
-                    stable_codes = 0
+            # Once the policy has settled, evaluate it exactly.  The iterate
+            # descends from above to the most cooperative fixed point, and the
+            # exact values of a self-consistent policy are a fixed point below
+            # it, so when the two are close the most cooperative fixed point is
+            # pinned between them and the exact values are accepted.
+            if stable_codes >= wait:
+                stable_codes = 0
+                wait = min(wait * 2, 64)
+                polished = self._polish(z, chain, policy, base, stored, codes, sweep, scale)
+                if polished is not None:
+                    stored, residual = polished
+                    converged = True
+                    break
 
         start_values = stored[0][:, :, self.phases.start, self.game.start]
         stats = SolveStats(converged=converged, iterations=iterations, residual=residual,
                            method="value iteration with exact policy evaluation")
-        result = PassResult(start_values=start_values, values=stored, policy=policy, slack=slack)
+        result = PassResult(start_values=start_values, values=stored, policy=policy, slack=slack,
+                            play=play)
         return result, stats
-
-    def _evaluate_cyclic_exactly(self, z, chain, policy):
-        """Solve the linear system of a fixed policy on a repeating clock.
-
-        Returns the values per clock position, or None when the system is too
-        large to solve densely.
-        """
-        clock = self.clock
-        phases = self.phases
-        n, columns = z.shape
-        states = self.n_states
-        size = clock.size * phases.size * states
-        if size > 240:
-            return None
-
-        # Build, for each column and party, V = r + delta * M V, with the end of
-        # the treaty folded into r through the no-treaty values.
-        solved = [np.empty((n, columns, phases.size, states)) for _ in range(clock.size)]
-        index = np.arange(size).reshape(clock.size, phases.size, states)
-        for party in range(n):
-            matrix = np.zeros((columns, size, size))
-            reward = np.zeros((columns, size))
-            for position in range(clock.size):
-                codes = policy.codes[position]
-                nxt = clock.next[position]
-                for phase in range(phases.size):
-                    for state in range(states):
-                        row = index[position, phase, state]
-                        self._fill_row(party, position, nxt, phase, state, codes[:, phase, state],
-                                       z, chain, matrix, reward, row, index)
-            solution = np.linalg.solve(np.eye(size)[None] - matrix, reward[:, :, None])[:, :, 0]
-            for position in range(clock.size):
-                solved[position][party] = solution[:, index[position]]
-        return solved
-
-    def _fill_row(self, party, position, nxt, phase, state, codes, z, chain, matrix, reward, row, index):
-        phases = self.phases
-        delta = self.delta[party]
-        transition = chain.transition[party][state]
-        b = self.defection[party][state]
-        no_treaty = chain.no_treaty[party][state]
-        expected_exit = chain.expected_no_treaty[party][state]
-        n = self.n
-
-        def go(columns_mask, target_phase, stage):
-            reward[columns_mask, row] += stage[columns_mask] if np.ndim(stage) else stage
-            if target_phase == EXIT:
-                reward[columns_mask, row] += delta * expected_exit
-            else:
-                cols = index[nxt, target_phase]
-                matrix[np.ix_(np.flatnonzero(columns_mask), [row], cols)] += delta * transition
-
-        broke = codes == BREAKDOWN
-        reward[broke, row] = no_treaty
-        kind = phases.kind[phase]
-        if kind == SUSPENDED:
-            j = phases.invoker[phase]
-            stage = self._suspension_stage(j, z)[party, :, state]
-            go(codes == COMPLY, phases.after_comply[phase], stage)
-            return
-        if kind == NOTICE:
-            go(codes == COMPLY, phases.after_comply[phase], z[party])
-            return
-
-        go(codes == COMPLY, phases.after_comply[phase], z[party])
-        withdrawal = self.rules.withdrawal
-        escape = self.rules.escape
-        for j in range(n):
-            pick = codes == NOTICE_CODE + j
-            if pick.any():
-                cost = withdrawal.cost if party == j else 0.0
-                if withdrawal.notice == 0:
-                    reward[pick, row] = no_treaty - cost
-                else:
-                    go(pick, phases.after_notice, z[party] - cost)
-            pick = codes == NOTICE_CODE + n + j
-            if pick.any():
-                stage = self._suspension_stage(j, z)[party, :, state]
-                if party == j:
-                    stage = stage - escape.cost
-                elif escape.cost_type == "transfer":
-                    stage = stage + escape.cost / (n - 1)
-                go(pick, phases.after_escape[phase, j], stage)
 
 
 def _segment_values(stored, clock, keep_values):

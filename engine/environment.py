@@ -51,7 +51,7 @@ def declared_matrix(environment: Environment | None, period_years: float) -> np.
 def believed_matrix(
     environment: Environment | None, belief_persistence: float | None, period_years: float
 ) -> np.ndarray:
-    """Return a party's own chain: the declared one unless it holds its own persistence."""
+    """Return a party's own chain: the declared one, unless the party has its own persistence."""
     if belief_persistence is None or environment is None:
         return declared_matrix(environment, period_years)
 

@@ -68,7 +68,7 @@ class Problem:
             details.append(f"allowed: {self.allowed}")
         if details:
             text += f" ({'; '.join(details)})"
-        return text
+        return _one_line(text)
 
     def sort_key(self) -> tuple:
         return (self.line or 0, self.column or 0, self.path)
@@ -88,7 +88,7 @@ class SpecError(Exception):
 
 
 class SolverError(Exception):
-    """The solver did not converge; the message says which iteration and tolerance."""
+    """The solver did not converge; the message names the iteration limit and tolerance."""
 
 
 def format_value(value: object) -> str:
@@ -111,6 +111,13 @@ def format_value(value: object) -> str:
     if len(text) > MAX_VALUE_CHARS:
         text = text[: MAX_VALUE_CHARS - 3] + "..."
     return text
+
+
+def _one_line(text: str) -> str:
+    """Escape control characters (from keys or values in the file) so a problem stays one line."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text)
 
 
 def _format_float(value: float) -> str:

@@ -10,6 +10,7 @@ is raised together in one ``SpecError``.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from typing import Any
@@ -150,7 +151,7 @@ def format_path(path: FieldPath) -> str:
         elif _IDENTIFIER.match(part):
             text += f".{part}" if text else part
         else:
-            text += '["' + part.replace("\\", "\\\\").replace('"', '\\"') + '"]'
+            text += f"[{json.dumps(part, ensure_ascii=False)}]"
     return text
 
 

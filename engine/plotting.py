@@ -4,7 +4,10 @@ A 2-D sweep is drawn as a filled contour of the terms over the grid, with the
 points that reach no agreement as a hatched grey region. A 1-D sweep is drawn
 as the terms against x with the zone of agreement as a band. Invalid, failed
 and unconverged points are marked, never left blank. With a second design,
-markers show where only one of the two reaches agreement.
+triangles mark the points where only one of the two reaches agreement. In
+2-D the contour and the hatched region are the first design's and a dashed
+line is the edge of the second's agreement. In 1-D both designs get a line
+and a band, and only the points where neither agrees are hatched.
 
 The figures are built on ``matplotlib.figure.Figure`` with the Agg canvas, so
 plotting never opens a window and needs no display.
@@ -19,6 +22,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 from engine.sweep_results import SweepResult
 
@@ -26,6 +30,8 @@ NO_AGREEMENT_LABEL = "no agreement"
 NO_AGREEMENT_COLOR = "#d9d9d9"
 NO_AGREEMENT_HATCH = "//"
 TERMS_CMAP = "viridis"
+# Smallest range of strictness that the colour bar of the terms spans.
+MIN_TERMS_SPAN = 0.02
 
 # Status -> (marker, colour, legend label) for points without a usable score.
 STATUS_MARKERS = {
@@ -85,10 +91,12 @@ def _draw_2d(figure: Figure, axes, result: SweepResult, compare: SweepResult | N
     terms = np.ma.masked_invalid(result.grid("terms"))
     if terms.count() > 0:
         low, high = float(terms.min()), float(terms.max())
-        if high - low < 1e-9:
-            # contourf needs a range of values; widen a constant field slightly.
-            low, high = low - 1e-3, high + 1e-3
-        levels = np.linspace(low, high, 12)
+        if high - low < MIN_TERMS_SPAN:
+            # Nearly constant terms (symmetric parties, say) still need a
+            # range of levels; widen it around the middle.
+            middle = 0.5 * (low + high)
+            low, high = middle - MIN_TERMS_SPAN / 2, middle + MIN_TERMS_SPAN / 2
+        levels = MaxNLocator(nbins=10).tick_values(low, high)
         filled = axes.contourf(x_grid, y_grid, terms, levels=levels, cmap=TERMS_CMAP)
         figure.colorbar(filled, ax=axes, label="terms (strictness)")
 
@@ -105,11 +113,20 @@ def _draw_2d(figure: Figure, axes, result: SweepResult, compare: SweepResult | N
             colors=[NO_AGREEMENT_COLOR],
             hatches=[NO_AGREEMENT_HATCH],
         )
-        handles.append(_no_agreement_patch())
+        label = NO_AGREEMENT_LABEL
+        if compare is not None:
+            label = f"{NO_AGREEMENT_LABEL} under {_design_name(result)}"
+        handles.append(_no_agreement_patch(label))
 
-    handles.extend(_mark_statuses(axes, result, x_grid.ravel(), y_grid.ravel()))
+    comparing = compare is not None
+    handles.extend(
+        _mark_statuses(axes, result, x_grid.ravel(), y_grid.ravel(), comparing=comparing)
+    )
 
     if compare is not None:
+        handles.extend(
+            _mark_statuses(axes, compare, x_grid.ravel(), y_grid.ravel(), second=True)
+        )
         handles.extend(_mark_differences(axes, result, compare, x_grid.ravel(), y_grid.ravel()))
         other = compare.agreement().reshape(x_grid.shape).astype(float)
         if 0 < other.sum() < other.size:
@@ -143,15 +160,21 @@ def _draw_1d(axes, result: SweepResult, compare: SweepResult | None) -> list:
             x_values, low, high, where=agrees, color=color, alpha=0.25, linewidth=0,
             label=f"zone of agreement {name}".strip(),
         )
+        # A band has no width at an isolated agreeing point, so a vertical
+        # line also shows the zone at every agreeing point.
+        axes.vlines(x_values[agrees], low[agrees], high[agrees], color=color, alpha=0.6)
         (line,) = axes.plot(
             x_values, design.column("terms"), color=color, linestyle=style, marker="o",
-            markersize=3, label=f"terms {name}".strip(),
+            markersize=4, label=f"terms {name}".strip(),
         )
         if agrees.any():
             handles.extend([line, band])
 
     # Each run of no-agreement points is shaded up to halfway to its neighbours.
+    # With a second design, only the points where neither design agrees are shaded.
     no_agreement = _no_agreement_mask(result)
+    if compare is not None:
+        no_agreement &= _no_agreement_mask(compare)
     if no_agreement.any():
         edges = _midpoints(x_values)
         for start, stop in _runs(no_agreement):
@@ -159,12 +182,16 @@ def _draw_1d(axes, result: SweepResult, compare: SweepResult | None) -> list:
                 edges[start], edges[stop + 1], facecolor=NO_AGREEMENT_COLOR,
                 hatch=NO_AGREEMENT_HATCH, edgecolor="0.5", linewidth=0, zorder=0,
             )
-        handles.append(_no_agreement_patch())
+        label = NO_AGREEMENT_LABEL if compare is None else f"{NO_AGREEMENT_LABEL} under either"
+        handles.append(_no_agreement_patch(label))
 
     # Unscored points sit on the x axis, where they cannot hide behind a band.
     bottom = np.zeros_like(x_values)
-    handles.extend(_mark_statuses(axes, result, x_values, bottom, on_axis=True))
+    handles.extend(
+        _mark_statuses(axes, result, x_values, bottom, on_axis=True, comparing=compare is not None)
+    )
     if compare is not None:
+        handles.extend(_mark_statuses(axes, compare, x_values, bottom, on_axis=True, second=True))
         top = np.ones_like(x_values)
         handles.extend(_mark_differences(axes, result, compare, x_values, top, on_axis=True))
 
@@ -180,20 +207,35 @@ def _no_agreement_mask(result: SweepResult) -> np.ndarray:
     return (result.statuses() == "ok") & ~result.agreement()
 
 
-def _no_agreement_patch() -> Patch:
+def _no_agreement_patch(label: str = NO_AGREEMENT_LABEL) -> Patch:
     return Patch(
-        facecolor=NO_AGREEMENT_COLOR, hatch=NO_AGREEMENT_HATCH, edgecolor="0.5",
-        label=NO_AGREEMENT_LABEL,
+        facecolor=NO_AGREEMENT_COLOR, hatch=NO_AGREEMENT_HATCH, edgecolor="0.5", label=label
     )
 
 
-def _mark_statuses(axes, result, x_points, y_points, on_axis: bool = False) -> list:
-    """Scatter a marker on every unscored point; return the legend handles."""
+def _mark_statuses(
+    axes,
+    result,
+    x_points,
+    y_points,
+    on_axis: bool = False,
+    comparing: bool = False,
+    second: bool = False,
+) -> list:
+    """Scatter a marker on every unscored point; return the legend handles.
+
+    In a comparison the labels name the design, and the second design's
+    markers are grey so that they are not taken for the first design's.
+    """
     statuses = result.statuses()
     transform = axes.get_xaxis_transform() if on_axis else axes.transData
     handles = []
     for status, (marker, color, label) in STATUS_MARKERS.items():
         chosen = statuses == status
+        if comparing or second:
+            label = f"{label} ({_design_name(result)})"
+        if second:
+            color = "0.45"
         if chosen.any():
             handles.append(
                 axes.scatter(
@@ -205,8 +247,10 @@ def _mark_statuses(axes, result, x_points, y_points, on_axis: bool = False) -> l
 
 
 def _mark_differences(axes, result, compare, x_points, y_points, on_axis: bool = False) -> list:
-    """Mark the points where exactly one of the two designs reaches agreement."""
-    first, second = result.agreement(), compare.agreement()
+    """Mark the points, scored under both designs, where exactly one reaches agreement."""
+    scored = (result.statuses() == "ok") & (compare.statuses() == "ok")
+    first = result.agreement() & scored
+    second = compare.agreement() & scored
     transform = axes.get_xaxis_transform() if on_axis else axes.transData
     handles = []
     for chosen, marker, name in (

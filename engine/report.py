@@ -28,6 +28,8 @@ def _lifetime(score: Score) -> str:
 def _binding(binding) -> str:
     if not binding:
         return "-"
+    if binding["constraint"] == "overlap":
+        return "no overlap with the others"
     text = f"{binding['constraint']} in {binding['state']}"
     if binding.get("slack") is not None:
         text += f" (slack {binding['slack']:.4f})"

@@ -30,6 +30,7 @@ from engine.solve import Columns, Solver, combine_policies
 from engine.survival import propagate
 
 ENDPOINT_TOLERANCE = 1e-7
+SECTIONS = 16
 REFINE_ROUNDS = 6
 REFINE_POINTS = 11
 # Lifetimes are propagated for at least this many years before a geometric tail is added.
@@ -127,11 +128,11 @@ class _Feasibility:
         return self.mask(columns), columns
 
     def intervals(self) -> list[tuple[float, float]]:
-        """Maximal intervals of feasible strictness, endpoints refined by bisection."""
+        """Maximal intervals of feasible strictness, endpoints refined between grid points."""
         base = self.solver.solve()
         grid = base.gammas
         feasible = self.mask(base)
-        found = []
+        runs = []
         index = 0
         while index < len(grid):
             if not feasible[index]:
@@ -140,23 +141,50 @@ class _Feasibility:
             first = index
             while index + 1 < len(grid) and feasible[index + 1]:
                 index += 1
-            last = index
-            low = grid[first] if first == 0 else self._bisect(grid[first - 1], grid[first])
-            high = grid[last] if last == len(grid) - 1 else self._bisect(grid[last + 1], grid[last])
-            found.append((float(low), float(high)))
+            runs.append((first, index))
             index += 1
+
+        # Every endpoint strictly inside [0, 1] lies between an infeasible and a
+        # feasible grid point; refine them all together.
+        brackets = []
+        for first, last in runs:
+            if first > 0:
+                brackets.append([grid[first - 1], grid[first]])
+            if last < len(grid) - 1:
+                brackets.append([grid[last + 1], grid[last]])
+        refined = iter(self._refine(brackets))
+
+        found = []
+        for first, last in runs:
+            low = grid[first] if first == 0 else next(refined)
+            high = grid[last] if last == len(grid) - 1 else next(refined)
+            found.append((float(low), float(high)))
         return found
 
-    def _bisect(self, outside: float, inside: float) -> float:
-        """Locate the boundary between an infeasible and a feasible strictness."""
-        while abs(inside - outside) > ENDPOINT_TOLERANCE:
-            middle = 0.5 * (inside + outside)
-            ok, _ = self.at([middle])
-            if ok[0]:
-                inside = middle
-            else:
-                outside = middle
-        return inside
+    def _refine(self, brackets: list[list[float]]) -> list[float]:
+        """Shrink each (outside, inside) bracket to ``ENDPOINT_TOLERANCE`` by k-section.
+
+        Each round evaluates ``SECTIONS - 1`` interior points of every bracket
+        in one solve and keeps the sub-bracket where feasibility changes.
+        """
+        if not brackets:
+            return []
+        brackets = np.array(brackets, dtype=float)
+        fractions = np.linspace(0.0, 1.0, SECTIONS + 1)[1:-1]
+        while np.max(np.abs(brackets[:, 1] - brackets[:, 0])) > ENDPOINT_TOLERANCE:
+            outside, inside = brackets[:, 0], brackets[:, 1]
+            points = inside[:, None] + fractions[None, :] * (outside - inside)[:, None]
+            ok, _ = self.at(points.ravel())
+            ok = ok.reshape(points.shape)
+            for row in range(len(brackets)):
+                # Points run from the inside end outwards; the first infeasible one
+                # closes the bracket, the one before it is the new inside end.
+                failing = np.flatnonzero(~ok[row])
+                first_fail = failing[0] if failing.size else len(fractions)
+                new_inside = inside[row] if first_fail == 0 else points[row, first_fail - 1]
+                new_outside = outside[row] if first_fail == len(fractions) else points[row, first_fail]
+                brackets[row] = [new_outside, new_inside]
+        return brackets[:, 1].tolist()
 
 
 def _best_terms(feasibility: _Feasibility, zone_list, weights, rule) -> tuple[float, tuple] | None:
@@ -276,6 +304,11 @@ def score_game(game: Game) -> Score:
             value = float(evaluated_columns.own.start_values[party, 0])
             margin = value - negotiation[party] - float(no_treaty[party])
             binding = _binding(joint, evaluated_columns, party, margin, game.states)
+        elif accepts[party] is not None:
+            # The party could live with some terms; what fails is the overlap with the others.
+            value, margin = None, None
+            binding = {"state": game.states[game.start], "constraint": "overlap", "slack": None,
+                       "note": "accepts some strictness, but no value satisfies every party at once"}
         else:
             value, margin = None, None
             binding = _failure_binding(alone_solvers[party], party, game.states)
@@ -290,6 +323,7 @@ def score_game(game: Game) -> Score:
 
     streams, nodes, survival, lifetime = _outlook(joint, evaluated_columns, warnings)
     stats = joint.stats
+    warnings.extend(stats.messages)
     settings = {
         "period_years": game.period_years,
         "bargaining": rule,
@@ -373,11 +407,10 @@ def _outlook(joint: Solver, evaluated: Columns | None, warnings: list[str]):
     policy = combine_policies(evaluated.own.policy, base.own.policy)
     gammas = np.concatenate([evaluated.gammas, base.gammas])
     z = joint.core.regime_values(gammas)
-    node_target = None if joint.node_own is None else joint.node_own.target
 
     years = max(int(math.ceil(horizon / per_year)), LIFETIME_YEARS)
     periods = int(round(years * per_year))
-    trajectory = propagate(joint.core, z, policy, node_target, periods)
+    trajectory = propagate(joint.core, z, policy, joint.node_own, periods)
 
     streams = {
         name: {
@@ -389,7 +422,8 @@ def _outlook(joint: Solver, evaluated: Columns | None, warnings: list[str]):
     horizon_years = int(round(horizon / per_year))
     survival = []
     for year in range(1, horizon_years + 1):
-        index = int(round(year * per_year))
+        # Alive at the end of the year: in force during its last period.
+        index = int(round(year * per_year)) - 1
         survival.append(float(trajectory.alive[index]) if index < periods else trajectory.tail_mass)
 
     nodes = []

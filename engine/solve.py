@@ -29,6 +29,9 @@ from engine.errors import SolverError
 from engine.game import Game
 
 MAX_NODE_ITERATIONS = 2000
+# Two outcomes count as tied at a renegotiation node when their bargaining
+# objectives differ by at most this much, relative to the best.
+LOTTERY_TOLERANCE = 1e-6
 
 
 @dataclass
@@ -38,11 +41,6 @@ class Columns:
     gammas: np.ndarray
     own: PassResult
     declared: PassResult
-
-    @property
-    def start_codes(self) -> np.ndarray:
-        """Profile selected at the first period in the start state, per column."""
-        return self.own.policy.codes[0][:, 0, :]
 
 
 class Solver:
@@ -69,7 +67,7 @@ class Solver:
     # --------------------------------------------------------- renegotiation
 
     def _renegotiate(self, fresh: np.ndarray, starts: np.ndarray, chain: Chain,
-                     fixed: np.ndarray | None = None) -> NodeOutcome:
+                     fixed: NodeOutcome | None = None) -> NodeOutcome:
         """Bargain over the grid at an expiry node, against the treaty lapsing.
 
         ``fresh`` (party, column, state) is the value of a new treaty that
@@ -101,14 +99,15 @@ class Solver:
             best = np.argmax(objective, axis=0)
             found = np.isfinite(objective[best, np.arange(states)])
             target = np.where(found, best, -1)
-        else:
-            target = fixed
+            outcome = NodeOutcome(target=target, value=_offer(offered, no_treaty, target))
+            outcome.objective = objective
+            return outcome
 
-        value = no_treaty.copy()
-        for state in range(states):
-            if target[state] >= 0:
-                value[:, state] = offered[:, target[state], state]
-        return NodeOutcome(target=target, value=value)
+        value = np.zeros_like(no_treaty)
+        for target, probability in fixed.lottery():
+            value += probability[None, :] * _offer(offered, no_treaty, target)
+        return NodeOutcome(target=fixed.target, value=value, alternative=fixed.alternative,
+                           weight=fixed.weight)
 
     # ------------------------------------------------------------ grid solve
 
@@ -139,6 +138,8 @@ class Solver:
         if not core.clock.cyclic:
             return self._solve_sunset(reviews)
         own, own_stats = core.run_pass(self.grid, core.own, None, keep_values=True, reviews=reviews)
+        if core.beliefs_are_declared:
+            return own, own, own_stats
         declared, declared_stats = core.run_pass(
             self.grid, core.declared, None, fixed=own.policy, keep_values=True)
         stats = own_stats
@@ -151,10 +152,8 @@ class Solver:
         start_phase = core.phases.start
         if self.renegotiation is not None:
             return self._solve_sunset_given_nodes(reviews)
-        upper = (np.maximum(core.regime_values(self.grid).max(axis=1), 2.0 * core.defection.max(axis=1))
-                 + (core.rules.escape.cost if core.rules.escape is not None else 0.0))
-        node_value = np.repeat((upper / (1.0 - core.delta))[:, None], core.n_states, axis=1)
-        scale = 1.0 + float(np.max(np.abs(node_value)))
+        upper, scale = core.value_bounds(core.regime_values(self.grid))
+        node_value = np.repeat(upper[:, None], core.n_states, axis=1)
 
         # Under beliefs: iterate the node value from above.
         damping = 1.0
@@ -162,6 +161,8 @@ class Solver:
         converged = False
         iterations = 0
         residual = np.inf
+        recent: list[NodeOutcome] = []
+        lottery = None
         for iterations in range(1, MAX_NODE_ITERATIONS + 1):
             own = core.run_pass(self.grid, core.own, node_value, keep_values=True, reviews=reviews)[0]
             fresh = own.values[0][:, :, start_phase, :]
@@ -171,10 +172,24 @@ class Solver:
                 converged = True
                 node_value = node.value
                 break
+
+            # Two sets of terms that tie make the outcome flip between them; the
+            # fixed point is then a lottery between the two.  Try one once the
+            # damping shows a persistent oscillation.
+            other = next((item for item in reversed(recent)
+                          if not np.array_equal(item.target, node.target)), None)
+            recent = (recent + [node])[-8:]
+            if other is not None and damping <= 0.01:
+                settled = self._settle_lottery(node_value, node, other, reviews, scale)
+                if settled is not None:
+                    lottery, node_value, residual = settled
+                    converged = True
+                    break
+
             # Damp only while the iteration overshoots, because a bargaining
             # outcome that jumps between grid points can make it oscillate.
             if residual >= previous_residual:
-                damping = max(damping * 0.5, 0.05)
+                damping = max(damping * 0.5, 1e-4)
             else:
                 damping = min(damping * 1.5, 1.0)
             previous_residual = residual
@@ -182,7 +197,25 @@ class Solver:
 
         own = core.run_pass(self.grid, core.own, node_value, keep_values=True, reviews=reviews)[0]
         fresh = own.values[0][:, :, start_phase, :]
-        self.node_own = self._renegotiate(fresh, own.policy.codes[0][:, start_phase, :], core.own)
+        starts = own.policy.codes[0][:, start_phase, :]
+        self.node_own = self._renegotiate(fresh, starts, core.own, fixed=lottery) if lottery is not None \
+            else self._renegotiate(fresh, starts, core.own)
+
+        stats = SolveStats(
+            converged=converged,
+            iterations=iterations,
+            residual=residual,
+            method="backward induction over the term, fixed point in the renegotiation value",
+        )
+        if lottery is not None:
+            tied = np.flatnonzero(lottery.target != lottery.alternative)
+            stats.messages.append(
+                "renegotiation at expiry ties between two sets of terms in state(s) "
+                + ", ".join(self.game.states[state] for state in tied)
+                + "; the outcome there is a lottery between them")
+        if core.beliefs_are_declared:
+            self.node_declared = self.node_own
+            return own, own, stats
 
         # Under the declared chain the policy is fixed, so the node value is a
         # contraction and plain iteration converges.
@@ -192,7 +225,7 @@ class Solver:
             declared = core.run_pass(self.grid, core.declared, node_true, fixed=own.policy,
                                      keep_values=True)[0]
             fresh_true = declared.values[0][:, :, start_phase, :]
-            node = self._renegotiate(fresh_true, None, core.declared, fixed=self.node_own.target)
+            node = self._renegotiate(fresh_true, None, core.declared, fixed=self.node_own)
             change = float(np.max(np.abs(node.value - node_true)))
             node_true = node.value
             if change <= core.tolerance * scale:
@@ -200,14 +233,10 @@ class Solver:
                 break
         declared = core.run_pass(self.grid, core.declared, node_true, fixed=own.policy,
                                  keep_values=True)[0]
-        self.node_declared = NodeOutcome(target=self.node_own.target, value=node_true)
-
-        stats = SolveStats(
-            converged=converged and declared_converged,
-            iterations=iterations,
-            residual=residual,
-            method="backward induction over the term, fixed point in the renegotiation value",
-        )
+        self.node_declared = NodeOutcome(target=self.node_own.target, value=node_true,
+                                         alternative=self.node_own.alternative,
+                                         weight=self.node_own.weight)
+        stats.converged = converged and declared_converged
         return own, declared, stats
 
     def _solve_sunset_given_nodes(self, reviews):
@@ -218,11 +247,52 @@ class Solver:
         core = self.core
         own = core.run_pass(self.grid, core.own, self.node_own.value, keep_values=True,
                             reviews=reviews)[0]
-        declared = core.run_pass(self.grid, core.declared, self.node_declared.value, fixed=own.policy,
-                                 keep_values=True)[0]
+        declared = own
+        if not core.beliefs_are_declared:
+            declared = core.run_pass(self.grid, core.declared, self.node_declared.value,
+                                     fixed=own.policy, keep_values=True)[0]
         stats = SolveStats(converged=True, iterations=1, residual=0.0,
                            method="backward induction over the term, renegotiation from the joint solve")
         return own, declared, stats
+
+    def _settle_lottery(self, node_value, latest: NodeOutcome, other: NodeOutcome, reviews, scale):
+        """Find the lottery between two tied outcomes that is a fixed point, or None.
+
+        The lottery weights are fitted to the current node value, the node
+        value is then iterated with the lottery held fixed (a contraction), and
+        the result is accepted only if both outcomes still score within
+        ``LOTTERY_TOLERANCE`` of the best terms at the final values.
+        """
+        core = self.core
+        start_phase = core.phases.start
+        candidate, misfit = _fit_lottery(node_value, latest, other)
+        differ = candidate.target != candidate.alternative
+        weights = candidate.weight[differ]
+        if misfit > 1e-6 * scale or not np.all((weights > 0.0) & (weights < 1.0)):
+            return None
+
+        value = candidate.value
+        change = np.inf
+        for _ in range(MAX_NODE_ITERATIONS):
+            own = core.run_pass(self.grid, core.own, value, keep_values=True, reviews=reviews)[0]
+            fresh = own.values[0][:, :, start_phase, :]
+            starts = own.policy.codes[0][:, start_phase, :]
+            mixed = self._renegotiate(fresh, starts, core.own, fixed=candidate)
+            change = float(np.max(np.abs(mixed.value - value)))
+            value = mixed.value
+            if change <= core.tolerance * scale:
+                break
+        if change > core.tolerance * scale:
+            return None
+
+        free = self._renegotiate(fresh, starts, core.own)
+        best = np.max(free.objective, axis=0)
+        for state in np.flatnonzero(differ):
+            for column in (candidate.target[state], candidate.alternative[state]):
+                score = free.objective[column, state] if column >= 0 else -np.inf
+                if not score >= best[state] - LOTTERY_TOLERANCE * (1.0 + abs(best[state])):
+                    return None
+        return candidate, value, change
 
     # --------------------------------------------------------- extra columns
 
@@ -244,6 +314,8 @@ class Solver:
         own, stats = core.run_pass(gammas, core.own, node_own, base=base.own, keep_values=True,
                                    reviews=reviews)
         self._check(stats, gammas)
+        if core.beliefs_are_declared:
+            return Columns(gammas=gammas, own=own, declared=own)
         declared, stats = core.run_pass(gammas, core.declared, node_declared, base=base.declared,
                                         fixed=own.policy, keep_values=True)
         self._check(stats, gammas)
@@ -255,6 +327,27 @@ class Solver:
             raise SolverError(
                 f"the equilibrium values at strictness {gammas.tolist()} did not converge "
                 f"(residual {stats.residual:.3g}); the result would not be reliable, so none is given")
+
+
+def _offer(offered: np.ndarray, no_treaty: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Value at the node, per party and state, when ``target`` is agreed (-1: lapse)."""
+    value = no_treaty.copy()
+    for state, column in enumerate(target):
+        if column >= 0:
+            value[:, state] = offered[:, column, state]
+    return value
+
+
+def _fit_lottery(node_value, latest: NodeOutcome, other: NodeOutcome):
+    """Mix two node outcomes to match ``node_value``; return the lottery and its misfit."""
+    difference = latest.value - other.value
+    norm = np.sum(difference ** 2, axis=0)
+    weight = np.where(norm > 0, np.sum((node_value - other.value) * difference, axis=0)
+                      / np.where(norm > 0, norm, 1.0), 1.0)
+    weight = np.clip(weight, 0.0, 1.0)
+    mixed = weight[None, :] * latest.value + (1.0 - weight[None, :]) * other.value
+    lottery = NodeOutcome(target=latest.target, value=mixed, alternative=other.target, weight=weight)
+    return lottery, float(np.max(np.abs(mixed - node_value)))
 
 
 def combine_policies(first: Policy, second: Policy) -> Policy:

@@ -173,11 +173,33 @@ def _empty_name_problems(names: dict, location: tuple) -> list:
     return []
 
 
+BELIEF_ATTITUDES = ("neutral", "cautious", "optimistic")
+
+
 class Beliefs(SpecModel):
     """A party's own view of the environment, when it differs from the declared one."""
 
-    persistence: Probability = Field(
-        description="The chance per year, as this party sees it, that the state stays as it is."
+    persistence: Probability | None = Field(
+        None,
+        description=(
+            "The chance per year, as this party sees it, that the state stays as it is "
+            "(default: the declared persistence)."
+        ),
+    )
+    spread: Probability = Field(
+        0.0,
+        description=(
+            "How unsure the party is about the persistence: it considers every value within "
+            "this distance of it, clipped to [0, 1]."
+        ),
+    )
+    attitude: Literal["neutral", "cautious", "optimistic"] = Field(
+        "neutral",
+        description=(
+            "Which persistence within the spread the party plans for: `neutral` the stated one, "
+            "`cautious` the one that leaves it the smallest gain from the treaty, `optimistic` "
+            "the largest."
+        ),
     )
 
 
@@ -525,6 +547,7 @@ def _durations_in(value: Any) -> list[Duration]:
 
 __all__ = [
     "BARGAINING_RULES",
+    "BELIEF_ATTITUDES",
     "Beliefs",
     "DEFAULT_HORIZON_YEARS",
     "DEFAULT_PERIOD",

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.clock import NO_NEXT
-from engine.dynamic import BREAKDOWN, COMPLY, NOTICE_CODE, DynamicSolver, Policy
+from engine.dynamic import BREAKDOWN, COMPLY, NOTICE_CODE, DynamicSolver, NodeOutcome, Policy
 from engine.phases import EXIT, NORMAL, NOTICE, SUSPENDED
 
 # Mass below this is treated as gone; it keeps long propagations cheap.
@@ -40,13 +40,13 @@ class Trajectory:
     tail_hazard: float = 0.0
 
 
-def propagate(core: DynamicSolver, z: np.ndarray, policy: Policy, node_target: np.ndarray | None,
+def propagate(core: DynamicSolver, z: np.ndarray, policy: Policy, node: NodeOutcome | None,
               periods: int) -> Trajectory:
     """Propagate the treaty that starts in column 0 for ``periods`` periods.
 
     ``z`` (party, column) gives the per-period regime value of each column;
-    ``node_target`` maps each state to the column adopted at renegotiation
-    (-1: the treaty lapses).  Columns referenced by review amendments and by
+    ``node`` gives the columns adopted at renegotiation in each state (-1: the
+    treaty lapses), possibly as a lottery between two.  Columns referenced by review amendments and by
     renegotiation are the base grid columns offset by one.
     """
     game = core.game
@@ -59,6 +59,8 @@ def propagate(core: DynamicSolver, z: np.ndarray, policy: Policy, node_target: n
     escape = core.rules.escape
     withdrawal = core.rules.withdrawal
     delay = core.rules.duration.delay if core.rules.duration is not None else 0
+    renegotiation_cost = core.rules.duration.renegotiation_cost if core.rules.duration is not None else 0.0
+    pending_cost = np.zeros(n)
 
     mass = np.zeros((columns, clock.size, phases.size, states))
     mass[0, 0, phases.start, game.start] = 1.0
@@ -93,17 +95,19 @@ def propagate(core: DynamicSolver, z: np.ndarray, policy: Policy, node_target: n
             column_index, phase_index, state_index = np.nonzero(adopted)
             np.add.at(kept, (choice[adopted] + 1, phase_index, state_index), block[adopted])
             mass[:, position, normal] = kept
+            pending_cost += core.rules.review.amendment_cost * float(block[adopted].sum())
             result.nodes.append({"period": t, "kind": "review", "mass": float(reaching),
                                  "success": float(block[adopted].sum())})
 
         alive_now = mass.sum() + limbo.sum()
-        result.alive[t] = alive_now
+        ended_now = 0.0
 
-        stage = np.zeros(n)
+        stage = -pending_cost
+        pending_cost = np.zeros(n)
         stage += b @ dead
         stage += np.einsum("is,dcs->i", b, limbo)
         following = np.zeros_like(mass)
-        next_dead = dead.copy()
+        next_dead = dead @ transition
         expiring = np.zeros((clock.segments, columns, states))
 
         for position in range(clock.size):
@@ -134,6 +138,7 @@ def propagate(core: DynamicSolver, z: np.ndarray, policy: Policy, node_target: n
                 broke = np.where(phase_codes == BREAKDOWN, amounts, 0.0)
                 if broke.sum() > 0:
                     result.breakdown[t] += broke.sum()
+                    ended_now += broke.sum()
                     stage += np.einsum("is,cs->i", b, broke)
                     next_dead += broke.sum(axis=0) @ transition
 
@@ -155,6 +160,7 @@ def propagate(core: DynamicSolver, z: np.ndarray, policy: Policy, node_target: n
                         stage[j] -= withdrawal.cost * noticed.sum()
                         if withdrawal.notice == 0:
                             result.exit[t] += noticed.sum()
+                            ended_now += noticed.sum()
                             stage += np.einsum("is,cs->i", b, noticed)
                             next_dead += noticed.sum(axis=0) @ transition
                         else:
@@ -191,23 +197,29 @@ def propagate(core: DynamicSolver, z: np.ndarray, policy: Policy, node_target: n
                     following[:, clock.segment_starts[segment + 1], phases.start] += extended
                     succeeded += extended.sum()
                     portion = portion - extended
+                outcomes = [(np.full(states, -1), np.ones(states))] if node is None else node.lottery()
                 for state in range(states):
-                    amount = portion[:, state].sum()
-                    if amount <= 0:
-                        continue
-                    target = node_target[state] if node_target is not None else -1
-                    if target < 0:
-                        result.lapse[t] += amount
-                        next_dead[state] += amount
-                    elif delay > 0:
-                        limbo[delay - 1, target + 1, state] += amount
-                        succeeded += amount
-                    else:
-                        following[target + 1, 0, phases.start, state] += amount
-                        succeeded += amount
+                    total = portion[:, state].sum()
+                    for targets, probability in outcomes:
+                        amount = total * probability[state]
+                        target = targets[state]
+                        if amount <= 0:
+                            continue
+                        if target < 0:
+                            result.lapse[t] += amount
+                            next_dead[state] += amount
+                        else:
+                            # Renegotiating costs every party, paid as the new terms are agreed.
+                            pending_cost += renegotiation_cost * amount
+                            succeeded += amount
+                            if delay > 0:
+                                limbo[delay - 1, target + 1, state] += amount
+                            else:
+                                following[target + 1, 0, phases.start, state] += amount
             result.nodes.append({"period": t + 1, "kind": "expiry", "mass": float(reaching),
                                  "success": float(succeeded)})
 
+        result.alive[t] = alive_now - ended_now
         following[following < NEGLIGIBLE] = 0.0
         mass = following
         dead = next_dead

@@ -9,7 +9,7 @@ stops before converging gets status ``unconverged``. None of these is
 reported as "no agreement". Rows come back in grid order whatever the number
 of worker processes.
 
-This module runs sweeps and holds the ``treaty sweep`` command;
+This module runs sweeps and defines the ``treaty sweep`` command;
 ``engine.sweep_results`` formats the rows.
 """
 
@@ -481,7 +481,7 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     """Run ``treaty sweep`` from parsed arguments and return the exit code.
 
     Exit code 0 when the sweep ran, even if some points are invalid or failed
-    (their rows say so), and 2 for a request that cannot run, with one
+    (their rows show it), and 2 for a request that cannot run, with one
     ``error:`` line on stderr.
     """
     try:

@@ -45,7 +45,7 @@ class Target:
     """One concrete field that a sweep path writes to.
 
     ``keys`` leads from the top of the file's mapping to the field. ``unit`` is
-    the duration unit when the field holds a duration, ``integer`` is true
+    the duration unit when the field contains a duration, ``integer`` is true
     when the file writes the field as a whole number, and ``missing`` is true
     when the file leaves the field out.
     """
@@ -126,7 +126,7 @@ def resolve_path(data: dict, path: str) -> tuple[Target, ...]:
     Raises
     ------
     SweepError
-        When a segment names nothing in the file, or the field holds a value
+        When a segment names nothing in the file, or the field contains a value
         that cannot be swept (text other than a duration, a boolean, a list or
         a mapping).
     """
@@ -236,7 +236,8 @@ def _resolve_rest(
                     return Target(tuple(walked), missing=True)
                 raise SweepError(
                     f"invalid path {path!r}: {where} has no field {segment!r} "
-                    f"(fields: {', '.join(map(str, container))})"
+                    f"(fields: {', '.join(map(str, container))}); to sweep a field inside "
+                    f"{segment!r}, add {segment!r} to the file first"
                 )
         elif isinstance(container, list):
             if not segment.isdigit() or int(segment) >= len(container):
@@ -268,7 +269,7 @@ def _describe_field(path: str, keys: tuple[str | int, ...], value: Any) -> Targe
         unit = _duration_unit(value)
         if unit is None:
             raise SweepError(
-                f"invalid path {path!r}: the field holds the text {value!r}, which is neither "
+                f"invalid path {path!r}: the field contains the text {value!r}, which is neither "
                 "a number nor a duration"
             )
         return Target(keys, unit=unit)
@@ -276,7 +277,7 @@ def _describe_field(path: str, keys: tuple[str | int, ...], value: Any) -> Targe
         return Target(keys)
     kind = "list" if isinstance(value, list) else "mapping"
     raise SweepError(
-        f"invalid path {path!r}: the field holds a {kind}; name one of its elements"
+        f"invalid path {path!r}: the field contains a {kind}; name one of its elements"
     )
 
 

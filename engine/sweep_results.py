@@ -19,7 +19,7 @@ STATUSES = ("ok", "invalid", "failed", "unconverged")
 class SweepResult:
     """The rows of one sweep of one treaty file, in grid order.
 
-    For a 2-D sweep the x index varies fastest: row ``j * len(x) + i`` holds
+    For a 2-D sweep the x index varies fastest: row ``j * len(x) + i`` contains
     x value ``i`` and y value ``j``.
     """
 
@@ -116,44 +116,50 @@ def _short(value: Any) -> str:
     return str(value)
 
 
-def format_table(result: SweepResult, max_message: int = 60) -> str:
-    """Format a 1-D sweep as an aligned text table."""
+def format_table(result: SweepResult) -> str:
+    """Format a 1-D sweep as an aligned text table, then each distinct message once.
+
+    A message is listed after the table with the x values of the rows that
+    carry it, so that a long validation error is shown in full and a warning
+    shared by every row is shown only once.
+    """
+    x_path = result.axes[0].path
     header = [
-        result.axes[0].path,
+        x_path,
         "status",
         "agree",
         "zone",
         "terms",
         *(f"margin {name}" for name in result.parties),
         "lifetime (y)",
-        "message",
     ]
     lines = [header]
+    messages: dict[str, list[str]] = {}
     for row in result.rows:
         zone = "-"
         if row["zone_low"] is not None:
             zone = f"[{row['zone_low']:.4g}, {row['zone_high']:.4g}]"
-        message = row["message"] or ""
-        if len(message) > max_message:
-            message = message[: max_message - 3] + "..."
         lines.append(
             [
-                _short(row[result.axes[0].path]),
+                _short(row[x_path]),
                 row["status"],
                 _short(row["agreement"]),
                 zone,
                 _short(row["terms"]),
                 *(_short(row[f"margin_{name}"]) for name in result.parties),
                 _short(row["expected_lifetime_years"]),
-                message,
             ]
         )
+        if row["message"]:
+            messages.setdefault(row["message"], []).append(_short(row[x_path]))
 
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     text = io.StringIO()
     for line in lines:
         text.write("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
         text.write("\n")
+    for message, x_values in messages.items():
+        text.write(f"at {x_path} = {', '.join(x_values)}: {message}\n")
     return text.getvalue()
 
 

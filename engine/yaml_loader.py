@@ -1,9 +1,9 @@
 """Safe YAML reading for treaty files, with the source position of every key and value.
 
-PyYAML composes the document into a node graph; this module then builds plain Python
-data from the nodes itself, so that nothing but strings, numbers, booleans, None, lists
-and dicts can come out of a file (no object tags are ever constructed), and so that it
-can record where each value was written.
+PyYAML composes the document into a node graph, and this module builds plain Python
+data from the nodes itself. Only strings, numbers, booleans, None, lists and dicts can
+come out of a file, because no tagged object is ever constructed. Building the data
+here also records where each key and value was written.
 
 Scalars are resolved close to the YAML 1.2 core schema rather than PyYAML's YAML 1.1
 rules, because YAML 1.1 turns ordinary words and numbers into surprises:
@@ -68,7 +68,7 @@ class Mark:
 
 @dataclass(frozen=True)
 class Position:
-    """Where a value was written, and where its key was (None for list items and the root)."""
+    """Source position of a value and of its key (None for list items and the root)."""
 
     value: Mark
     key: Mark | None = None
@@ -359,9 +359,9 @@ class _DataBuilder:
     def _mapping_pairs(self, node: MappingNode, depth: int) -> list[tuple[str, Node, Node]]:
         """List (key, key node, value node) with merge keys (``<<``) applied.
 
-        Keys written in the mapping override merged ones; among merged mappings the
-        earlier one wins, as the YAML merge-key rules say. Only keys written in the
-        same mapping twice are duplicates.
+        Keys written in the mapping override merged ones. Among merged mappings the
+        earlier one wins, as in the YAML 1.1 merge-key specification. Only keys written
+        in the same mapping twice are duplicates.
         """
         if depth > MAX_DEPTH:
             self.problem(node, f"nesting is deeper than {MAX_DEPTH} levels")

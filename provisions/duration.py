@@ -8,10 +8,10 @@ number of ``extensions`` of a fixed length lets the treaty roll over without
 renegotiation.
 
 The idea comes from Barbara Koremenos, "Contracting around International
-Uncertainty", American Political Science Review 99(4), 2005: when the gains from
-cooperation are uncertain, a finite duration insures the parties, and it is chosen
+Uncertainty", American Political Science Review 99(4), 2005. When the gains from
+cooperation are uncertain, a finite duration insures the parties. States choose it
 more often the larger the uncertainty and the cheaper renegotiation is. The engine
-does not assume that; it computes whether a finite term helps for the declared
+does not assume this, but computes whether a finite term helps in the declared
 environment.
 """
 
@@ -39,7 +39,7 @@ RULES_FIELD = "duration"
 
 
 class Renegotiation(SpecModel):
-    """What a renegotiation at expiry costs."""
+    """Cost and delay of a renegotiation at expiry."""
 
     cost: NonNegativeFloat = Field(0.0, description="One-off cost to each party of renegotiating.")
     delay: DurationField = Field(

@@ -8,10 +8,10 @@ before the same party invokes again, and ``max_uses`` caps how often it may. The
 other parties keep complying during a suspension (``comply``) or may suspend their own
 obligations towards the invoker as well (``rebalance``).
 
-The trigger is a condition on what every party can observe:
+The trigger is a condition on what every party can observe.
 ``{defection_value_at_least: X}`` allows a party to invoke in the states where its own
-declared yearly defection value is at least ``X``; ``{states: [...]}`` names the
-states; ``discretionary`` allows invocation at any time. The engine computes whether
+declared yearly defection value is at least ``X``. ``{states: [...]}`` names the
+states, and ``discretionary`` allows invocation at any time. The engine computes whether
 an escape helps and never assumes it does: a cheap discretionary escape can destroy
 cooperation.
 

@@ -1,10 +1,9 @@
 """Review: periodic conferences that may amend the terms.
 
 In the model, every ``every`` the parties meet and may move the strictness of the
-treaty. Amending needs unanimity, and the disagreement point is the treaty as it
-stands (not its end), which is what separates a review from the renegotiation at
-the expiry of a finite term. Each amendment costs each party ``amendment_cost``
-once.
+treaty. Amending needs unanimity, and the disagreement point is the current treaty
+rather than no treaty. That distinguishes a review from the renegotiation at the
+expiry of a finite term. Each amendment costs each party ``amendment_cost`` once.
 
 Review conferences of this kind are written into arms control treaties. The Treaty on
 the Non-Proliferation of Nuclear Weapons (Article VIII) called a conference five years

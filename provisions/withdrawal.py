@@ -1,9 +1,9 @@
 """Withdrawal: a party may leave after giving notice.
 
 In the model a party may give notice once the treaty is ``earliest`` old (a waiting
-period). It pays ``cost`` when it gives notice, and every party, including the one
-leaving, stays bound by the treaty until ``notice`` has run; after that there is no
-treaty for anyone. Whether to leave is an optimal-stopping choice inside the
+period), and it pays ``cost`` when it does. Every party, including the one leaving,
+stays bound by the treaty until ``notice`` has run. After that there is no treaty for
+anyone. Whether to leave is an optimal-stopping choice inside the
 equilibrium. A consequence the engine reproduces: without a breach cost, the last
 period of notice is a free chance to cheat, so the notice period unravels by backward
 induction.

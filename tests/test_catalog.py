@@ -168,3 +168,16 @@ def test_cyber_flexible_provisions():
     escape = provision(flexible, "escape_hatch")
     assert escape.suspension.text == "2 years"
     assert escape.max_uses == 1
+
+
+def test_cyber_flexible_agreed_rigid_not():
+    # The drafts differ only in their provisions. Without the escape hatch the
+    # treaty breaks down at the first breakthrough, so the gain before that
+    # does not cover the negotiation cost; with it the treaty pauses instead.
+    rigid = score_game(build_game(load_treaty(CATALOG / "cyber-rigid.yaml")))
+    flexible = score_game(build_game(load_treaty(CATALOG / "cyber-flexible.yaml")))
+
+    assert rigid.converged
+    assert flexible.converged
+    assert not rigid.agreement
+    assert flexible.agreement

@@ -68,7 +68,7 @@ def test_help_describes_options(capsys, argv, phrases):
 
 
 def test_console_script_entry_point(tmp_path):
-    # Runs the real interpreter so that exit codes and streams are those a shell sees.
+    # A separate interpreter process gives the exit code and streams of a shell run.
     bad = tmp_path / "bad.yaml"
     bad.write_text("schema: treaty/v9\n")
 

@@ -200,3 +200,13 @@ def test_all_problems_reported_together():
 )
 def test_format_path(path, text):
     assert format_path(path) == text
+
+
+def test_single_state_environment_needs_no_start():
+    text = MINIMAL.replace("parties:", "environment:\n  states: {calm: 1.0}\nparties:")
+
+    spec = parse_treaty_text(text)
+
+    assert spec.state_names == ("calm",)
+    assert spec.start_state == "calm"
+    assert spec.environment.persistence is None

@@ -172,7 +172,7 @@ def test_1d_compare_and_invalid():
     first = make_1d(lambda x: True, statuses=lambda i: "invalid" if i == 3 else "ok", name="a.yaml")
     second = make_1d(lambda x: x > 0.5, name="b.yaml")
     labels = legend_labels(draw_sweep(first, second))
-    assert "invalid values" in labels
+    assert "invalid values (a.yaml)" in labels
     assert "agreement only under a.yaml" in labels
     assert "terms a.yaml" in labels
     assert "terms b.yaml" in labels
@@ -193,3 +193,49 @@ def test_figure4_example_writes_png(tmp_path, capsys):
     # 11 x 4.8 inches at 120 dpi.
     assert png_size(output) == (1320, 576)
     assert grey_pixel_count(output) > 20000
+
+
+def scatter_count(figure, label):
+    collections = [c for c in figure.axes[0].collections if c.get_label() == label]
+    return sum(len(c.get_offsets()) for c in collections)
+
+
+def test_1d_compare_hatches_where_neither_agrees():
+    # x = 0, 0.1, ..., 1. The first agrees for x < 0.35 (4 points), the
+    # second for x < 0.55 (6 points). Neither agrees at x >= 0.6 (5 points).
+    first = make_1d(lambda x: x < 0.35, name="a.yaml")
+    second = make_1d(lambda x: x < 0.55, name="b.yaml")
+    figure = draw_sweep(first, second)
+    labels = legend_labels(figure)
+    assert "no agreement under either" in labels
+    assert scatter_count(figure, "agreement only under b.yaml") == 2
+
+    # The hatched span starts halfway between x = 0.5 and x = 0.6.
+    spans = [patch for patch in figure.axes[0].patches if patch.get_hatch() == "//"]
+    assert len(spans) == 1
+    assert spans[0].get_x() == pytest.approx(0.55)
+
+
+def test_compare_ignores_unscored_points():
+    # The second design is invalid at index 2 and failed at index 3, where
+    # the first agrees. Those points are marked as unscored, not as
+    # "agreement only under a.yaml".
+    first = make_1d(lambda x: True, name="a.yaml")
+    second = make_1d(
+        lambda x: True,
+        statuses=lambda i: {2: "invalid", 3: "failed"}.get(i, "ok"),
+        name="b.yaml",
+    )
+    figure = draw_sweep(first, second)
+    labels = legend_labels(figure)
+    assert "agreement only under a.yaml" not in labels
+    assert scatter_count(figure, "invalid values (b.yaml)") == 1
+    assert scatter_count(figure, "solver failed (b.yaml)") == 1
+
+
+def test_2d_compare_labels_first_design_region():
+    first = make_2d(lambda x, y: x > 0.3, name="a.yaml")
+    second = make_2d(lambda x, y: x > 0.1, name="b.yaml")
+    labels = legend_labels(draw_sweep(first, second))
+    assert "no agreement under a.yaml" in labels
+    assert "agreement only under b.yaml" in labels

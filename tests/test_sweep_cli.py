@@ -224,6 +224,9 @@ def test_1d_human_table(tmp_path, capsys):
     lines = out.splitlines()
     assert lines[1].split()[:3] == ["parties.A.discount", "status", "agree"]
     assert lines[4].split()[:3] == ["1", "invalid", "-"]
+    # The validation message follows the table in full, naming the x value.
+    assert lines[5].startswith("at parties.A.discount = 1: ")
+    assert "treaty.yaml:9:" in lines[5]
 
 
 def test_workers_give_identical_output(tmp_path, capsys):

@@ -131,7 +131,7 @@ def test_resolve_missing_leaf_is_created():
         ("environment.states.today.x", "single value"),
         ("environmnt.persistence", "has no field 'environmnt'"),
         ("parties.Russia.regime_value.5.1", "expected an index from 0 to 1"),
-        ("parties.Russia.regime_value", "holds a list"),
+        ("parties.Russia.regime_value", "contains a list"),
         ("name", "neither a number nor a duration"),
         ("environment..persistence", "dot-separated"),
         ("parties.Russia", "whole item"),

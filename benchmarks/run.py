@@ -1,0 +1,234 @@
+"""Time the engine on fixed workloads and print markdown tables.
+
+Usage: ``python benchmarks/run.py [--quick] [--repeat K] [--out FILE]``.
+
+Workloads: W1 a rigid two-party treaty with one state, scored; W2
+``treaties/cyber-flexible.yaml`` scored; W3 a persistence x discount sweep of
+W1's parties in two states, scored point by point; W4 simulation; W5 every
+file in ``treaties/`` scored.  Times are the best of ``--repeat`` runs of
+``time.perf_counter``.  Memory is the process's maximum resident set size so
+far (``resource.getrusage``). It never goes down, so it bounds each workload
+from above.  With ``--tracemalloc`` memory is instead the ``tracemalloc`` peak
+of one extra run, which counts Python and numpy allocations only and slows that
+run down several times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.util
+import math
+import resource
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from engine.build import build_game  # noqa: E402
+from engine.loader import load_treaty, parse_treaty_text  # noqa: E402
+from engine.reference import solve_reference  # noqa: E402
+from engine.score import score_game  # noqa: E402
+from engine.solve import Solver  # noqa: E402
+
+W1_TEXT = """
+schema: treaty/v1
+name: rigid two-party folk-bound treaty
+parties:
+  - {name: A, discount: 0.9, defection_value: 0.3, regime_value: [[0, 0.2], [1, 0.8]]}
+  - {name: B, discount: 0.9, defection_value: 0.3, regime_value: [[0, 0.8], [1, 0.2]]}
+"""
+
+
+def sized_text(states: int = 1, parties: int = 2, period: str = "1 year", grid: int = 101,
+               persistence: float = 0.8, discount: float = 0.9) -> str:
+    """Write a rigid treaty of the given size, where the defection value rises with the state index."""
+    lines = ["schema: treaty/v1", "name: scaling", f"period: {period}"]
+    if states > 1:
+        lines += ["environment:", "  start: s0", f"  persistence: {persistence}", "  states:"]
+        lines += [f"    s{k}: {1.0 / states}" for k in range(states)]
+    lines.append("parties:")
+    for i in range(parties):
+        if states > 1:
+            values = ", ".join(f"s{k}: {0.2 + 0.3 * k / (states - 1):.4f}" for k in range(states))
+            defection = "{" + values + "}"
+        else:
+            defection = "0.3"
+        rising = i % 2 == 0
+        curve = "[[0, 0.2], [1, 0.8]]" if rising else "[[0, 0.8], [1, 0.2]]"
+        lines.append(f"  - {{name: P{i}, discount: {discount}, defection_value: {defection}, "
+                     f"regime_value: {curve}}}")
+    lines.append(f"model: {{grid: {grid}}}")
+    return "\n".join(lines) + "\n"
+
+
+def best_time(task, repeat: int) -> float:
+    best = math.inf
+    for _ in range(repeat):
+        start = time.perf_counter()
+        task()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def peak_mib(task) -> float:
+    tracemalloc.start()
+    task()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak / 2**20
+
+
+TRACEMALLOC = False
+
+
+def max_rss_mib() -> float:
+    # ru_maxrss is in KiB on Linux.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure(task, repeat: int, label: str = "") -> tuple[float, float]:
+    start = time.perf_counter()
+    seconds = best_time(task, repeat)
+    result = seconds, (peak_mib(task) if TRACEMALLOC else max_rss_mib())
+    # Progress on stderr, so that a long run shows where it is and stdout stays a table.
+    print(f"measured {label or 'task'} in {time.perf_counter() - start:.1f} s wall", file=sys.stderr)
+    return result
+
+
+def game_of(text: str):
+    return build_game(parse_treaty_text(text))
+
+
+def slope(xs, ys) -> float:
+    """Least-squares slope of log(y) on log(x): the observed growth exponent."""
+    lx = [math.log(x) for x in xs]
+    ly = [math.log(max(y, 1e-9)) for y in ys]
+    mx, my = sum(lx) / len(lx), sum(ly) / len(ly)
+    num = sum((a - mx) * (b - my) for a, b in zip(lx, ly))
+    den = sum((a - mx) ** 2 for a in lx)
+    return num / den
+
+
+def workloads(args) -> list[tuple[str, str, str]]:
+    rows = []
+    repeat = args.repeat
+
+    w1 = game_of(W1_TEXT)
+    seconds, peak = measure(lambda: score_game(w1), repeat, "W1")
+    rows.append(("W1 rigid 2 parties, 1 state, score", f"{seconds * 1e3:.1f} ms", f"{peak:.1f}"))
+
+    w2 = build_game(load_treaty(ROOT / "treaties" / "cyber-flexible.yaml"))
+    seconds, peak = measure(lambda: score_game(w2), 1, "W2")
+    rows.append(("W2 cyber-flexible.yaml, score", f"{seconds:.2f} s", f"{peak:.1f}"))
+
+    # W3: a two-state version of W1, because persistence has no effect with one state.
+    side = 5 if args.quick else 11
+    points = [(p / (side - 1), 0.5 + 0.49 * d / (side - 1)) for p in range(side) for d in range(side)]
+    sweep_games = [game_of(sized_text(states=2, persistence=p, discount=d)) for p, d in points]
+
+    def sweep():
+        for game in sweep_games:
+            score_game(game)
+
+    seconds, peak = measure(sweep, 1, "W3")
+    estimate = seconds / len(points) * 101 * 101
+    rows.append((f"W3 101 x 101 sweep, extrapolated from {side} x {side}",
+                 f"{estimate:.0f} s (estimate; {seconds:.1f} s measured)", f"{peak:.1f}"))
+
+    if importlib.util.find_spec("engine.simulate") is None:
+        rows.append(("W4 simulation", "not available", "-"))
+
+    catalog = [build_game(load_treaty(path)) for path in sorted((ROOT / "treaties").glob("*.yaml"))]
+
+    def score_catalog():
+        for game in catalog:
+            score_game(game)
+
+    seconds, peak = measure(score_catalog, 1, "W5")
+    rows.append((f"W5 catalog, {len(catalog)} files, score", f"{seconds:.2f} s", f"{peak:.1f}"))
+    return rows
+
+
+def ratios(args) -> list[tuple[str, str, str, str]]:
+    """Engine grid solve against the reference grid solve on the same game and grid."""
+    rows = []
+    cases = [("W1", game_of(W1_TEXT))]
+    inf = build_game(load_treaty(ROOT / "treaties" / "inf.yaml"))
+    cases.append(("inf.yaml (withdrawal, 3 states)", inf))
+    for name, game in cases:
+        engine = best_time(lambda: Solver(game).solve(), args.repeat)
+        reference = best_time(lambda: solve_reference(game), 1)
+        print(f"measured ratio on {name}", file=sys.stderr)
+        rows.append((name, f"{engine * 1e3:.1f} ms", f"{reference * 1e3:.0f} ms", f"{reference / engine:.0f}x"))
+    rows.append(("W2 cyber-flexible.yaml", "-", "not available (sunset and review)", "-"))
+    return rows
+
+
+def scaling(args) -> list[tuple[str, list]]:
+    """Grid solve time and peak memory along one dimension at a time."""
+    repeat = args.repeat
+    grid = 21 if args.quick else 101
+    tables = []
+    dimensions = [
+        ("environment states", [3, 10, 25] if args.quick else [3, 10, 25, 50],
+         lambda v: sized_text(states=v, grid=grid)),
+        ("parties", [2, 3, 4, 5], lambda v: sized_text(states=3, parties=v, grid=grid)),
+        ("periods per year", [1, 4, 12],
+         lambda v: sized_text(states=3, grid=grid, period={1: "1 year", 4: "3 months", 12: "1 month"}[v])),
+        ("grid points", [21, 101] if args.quick else [21, 101, 401],
+         lambda v: sized_text(states=3, grid=v)),
+    ]
+    for name, values, make in dimensions:
+        rows = []
+        for value in values:
+            game = game_of(make(value))
+            seconds, peak = measure(lambda: Solver(game).solve(), repeat, f"{name} = {value}")
+            rows.append((value, seconds, peak))
+        tables.append((name, rows))
+    return tables
+
+
+def render(args, rows, ratio_rows, tables) -> str:
+    memory = "tracemalloc peak MiB" if args.tracemalloc else "max RSS so far MiB"
+    out = [f"| workload | time | {memory} |", "|---|---|---|"]
+    out += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    out += ["", "| engine vs reference (grid solve) | engine | reference | ratio |", "|---|---|---|---|"]
+    out += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in ratio_rows]
+    for name, table in tables:
+        times = [t for _, t, _ in table]
+        peaks = [p for _, _, p in table]
+        xs = [v for v, _, _ in table]
+        out += ["", f"| {name} | grid solve ms | {memory} |", "|---|---|---|"]
+        out += [f"| {v} | {t * 1e3:.1f} | {p:.1f} |" for v, t, p in table]
+        # Max RSS never decreases within a process, so its slope carries no information.
+        memory_slope = f"{slope(xs, peaks):.2f}" if args.tracemalloc else "-"
+        out.append(f"| log-log slope | {slope(xs, times):.2f} | {memory_slope} |")
+    return "\n".join(out) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sweep and scaling grids")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per timing; the best counts")
+    parser.add_argument("--out", help="also write the markdown tables to this file")
+    parser.add_argument("--tracemalloc", action="store_true",
+                        help="report the tracemalloc peak of one extra run instead of max RSS")
+    args = parser.parse_args(argv)
+    global TRACEMALLOC
+    TRACEMALLOC = args.tracemalloc
+    if args.repeat < 1:
+        parser.error(f"invalid --repeat {args.repeat}: expected 1 or more")
+
+    text = render(args, workloads(args), ratios(args), scaling(args))
+    print(text, end="")
+    if args.out:
+        Path(args.out).write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,825 @@
+"""Monte Carlo simulation of a solved treaty on sampled paths of the declared chain.
+
+The exact forward propagation in ``engine.survival`` pushes probability mass
+through the equilibrium policy.  This module follows the same transitions on
+individual sampled paths, so that it can also report what the mass cannot:
+the distribution of each party's discounted payoff and the sampling error of
+every frequency.
+
+Each path carries its augmented state as integers: the strictness column in
+force, the clock position, the phase and the environment state, plus a status
+(in force, renegotiating after expiry, ended).  One period does, in order:
+
+1. at a review position the policy may amend the terms (the amendment cost is
+   paid);
+2. a path that is renegotiating after expiry receives the no-treaty payoff
+   ``b_i(s)``; when its delay has run out the new terms take effect next period;
+3. every path in force plays the profile code of the policy: comply, notice by
+   ``j``, escape by ``j`` or breakdown, with the stage payoffs and lump-sum costs
+   of the solver;
+4. the environment moves: the next state is found by looking a uniform draw up
+   in the cumulative row of the declared transition matrix;
+5. the clock and phase advance; at the end of a term the parties extend,
+   renegotiate (paying the renegotiation cost) or let the treaty lapse,
+   decided in the new state.  Where the bargaining ties between two sets of
+   terms, a second uniform draw picks one with the solver's lottery weights.
+
+Once a path's treaty has ended, the rest of its payoff is the no-treaty value
+``V^P_i`` of the state where it ended, added exactly and discounted to period 0.
+Paths still running when every party's discount weight has fallen below
+``TAIL_WEIGHT`` receive the exact continuation value of their augmented state
+from the solver's values under the declared chain.  The mean payoff is
+therefore an unbiased estimate of the exact start value.
+
+Random numbers: the paths are cut into blocks of ``BLOCK_SIZE``.  Block ``k``
+draws from the ``k``-th child of ``numpy.random.SeedSequence(seed)`` and takes
+exactly two uniforms per path and period, whatever happens on the path.  The
+results do not depend on how many worker processes share the blocks, and two
+designs with the same chain simulated with the same seed see the same
+environment paths (common random numbers).
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.clock import NO_NEXT
+from engine.dynamic import BREAKDOWN, COMPLY, NOTICE_CODE
+from engine.game import Game
+from engine.phases import EXIT, NORMAL, SUSPENDED
+from engine.score import Score
+from engine.solve import Solver, combine_policies
+
+BLOCK_SIZE = 10_000
+DEFAULT_PATHS = 10_000
+# Paths are simulated until every party's discount weight is below this; the
+# exact continuation value covers the rest.
+TAIL_WEIGHT = 1e-4
+# Upper bound on simulated periods, whatever the discount factors.
+MAX_PERIODS = 20_000
+# Two-sided 95% normal quantile for the survival bands.
+Z95 = 1.959963984540054
+
+ENDED = 0
+IN_FORCE = 1
+RENEGOTIATING = 2
+
+
+@dataclass
+class PathModel:
+    """Everything a worker needs to simulate paths, as plain arrays.
+
+    Column 0 is the evaluated strictness; columns ``1..`` are the strictness
+    grid, to which review amendments and renegotiation move a path.
+    """
+
+    n_parties: int
+    start_state: int
+    start_phase: int
+    cumulative: np.ndarray          # (state, state) cumulative rows of the declared chain
+    codes: np.ndarray               # (position, column, phase, state) profile codes
+    amend: np.ndarray               # (position, column, normal phase, state), -1 status quo
+    normal_index: np.ndarray        # phase -> index among the normal phases, -1 otherwise
+    review: np.ndarray              # (position,) review node at the start of the period
+    next_position: np.ndarray
+    segment: np.ndarray
+    segment_starts: np.ndarray
+    extend: np.ndarray              # (segment, column, state), False where none
+    node_target: np.ndarray         # (state,) column adopted at renegotiation, -1 lapse
+    node_alternative: np.ndarray    # (state,) the other column where the bargaining ties
+    node_weight: np.ndarray         # (state,) probability of ``node_target`` at such a tie
+    phase_kind: np.ndarray
+    invoker: np.ndarray
+    after_comply: np.ndarray
+    after_escape: np.ndarray        # (phase, party)
+    after_notice: int
+    regime: np.ndarray              # (party, column)
+    suspension: np.ndarray          # (invoker, party, column, state); zeros without escape
+    defection: np.ndarray           # (party, state)
+    discount: np.ndarray            # (party,)
+    no_treaty: np.ndarray           # (party, state) V^P under the declared chain
+    expected_no_treaty: np.ndarray  # (party, state) (Q V^P)(s)
+    values: np.ndarray              # (position, party, column, phase, state) declared values
+    waiting: np.ndarray             # (delay, party, column, state) value while renegotiating
+    withdrawal_cost: float
+    notice: int
+    escape_cost: float
+    escape_transfer: bool
+    renegotiation_cost: float
+    delay: int
+    amendment_cost: float
+
+
+@dataclass
+class BlockResult:
+    """Raw counts and payoffs of one block of paths."""
+
+    payoffs: np.ndarray             # (party, paths)
+    alive: np.ndarray               # (period,) paths in force or renegotiating
+    breakdown: np.ndarray
+    withdrawal: np.ndarray
+    lapse: np.ndarray
+    escape: np.ndarray
+    review_reached: np.ndarray
+    review_adopted: np.ndarray
+    expiry_reached: np.ndarray
+    expiry_renewed: np.ndarray
+    escape_uses: np.ndarray         # (paths,) escapes invoked within the report horizon
+
+
+def build_path_model(game: Game, strictness: float) -> tuple[PathModel, np.ndarray]:
+    """Solve ``game`` and collect the policy at ``strictness`` and on the grid.
+
+    The policy is each party's equilibrium policy under its own beliefs; the
+    values are that policy's values under the declared chain, because the
+    paths follow that chain.  The exact start values under the declared chain,
+    shape (party,), are returned too: the mean payoffs estimate them.
+    """
+    solver = Solver(game)
+    base = solver.solve()
+    evaluated = solver.evaluate([strictness])
+    core = solver.core
+    clock = core.clock
+    phases = core.phases
+    n, states = core.n, core.n_states
+
+    policy = combine_policies(evaluated.own.policy, base.own.policy)
+    gammas = np.concatenate([evaluated.gammas, base.gammas])
+    columns = len(gammas)
+    codes = np.stack(policy.codes).astype(np.int8)
+
+    normal = phases.normal_phases()
+    normal_index = np.full(phases.size, -1, dtype=np.int64)
+    normal_index[normal] = np.arange(len(normal))
+    amend = np.full((clock.size, columns, len(normal), states), -1, dtype=np.int64)
+    for position, choice in policy.amend.items():
+        amend[position] = choice
+
+    extend = np.zeros((clock.segments, columns, states), dtype=bool)
+    for segment, choice in policy.extend.items():
+        extend[segment] = choice
+
+    regime = core.regime_values(gammas)
+    suspension = np.zeros((n, n, columns, states))
+    if core.rules.escape is not None:
+        for invoker in range(n):
+            suspension[invoker] = core._suspension_stage(invoker, regime)
+
+    values = np.stack([
+        np.concatenate([evaluated.declared.values[k], base.declared.values[k]], axis=1)
+        for k in range(clock.size)
+    ])
+    duration = core.rules.duration
+    delay = duration.delay if duration is not None else 0
+    node_target = np.full(states, -1, dtype=np.int64)
+    node_alternative = node_target.copy()
+    node_weight = np.ones(states)
+    node = solver.node_own
+    if node is not None:
+        node_target = np.asarray(node.target, dtype=np.int64)
+        node_alternative = node_target.copy()
+        if node.alternative is not None:
+            node_alternative = np.asarray(node.alternative, dtype=np.int64)
+            node_weight = np.asarray(node.weight, dtype=float)
+    waiting = _waiting_values(core.declared, core.defection, core.delta, values, phases.start, delay)
+
+    withdrawal = core.rules.withdrawal
+    escape = core.rules.escape
+    review = core.rules.review
+    model = PathModel(
+        n_parties=n,
+        start_state=game.start,
+        start_phase=phases.start,
+        cumulative=np.cumsum(game.transition, axis=1),
+        codes=codes,
+        amend=amend,
+        normal_index=normal_index,
+        review=np.asarray(clock.review, dtype=bool),
+        next_position=np.asarray(clock.next, dtype=np.int64),
+        segment=np.asarray(clock.segment, dtype=np.int64),
+        segment_starts=np.asarray(clock.segment_starts, dtype=np.int64),
+        extend=extend,
+        node_target=node_target,
+        node_alternative=node_alternative,
+        node_weight=node_weight,
+        phase_kind=phases.kind,
+        invoker=phases.invoker,
+        after_comply=phases.after_comply,
+        after_escape=phases.after_escape,
+        after_notice=int(phases.after_notice),
+        regime=regime,
+        suspension=suspension,
+        defection=core.defection,
+        discount=core.delta,
+        no_treaty=core.declared.no_treaty,
+        expected_no_treaty=core.declared.expected_no_treaty,
+        values=values,
+        waiting=waiting,
+        withdrawal_cost=withdrawal.cost if withdrawal is not None else 0.0,
+        notice=withdrawal.notice if withdrawal is not None else 0,
+        escape_cost=escape.cost if escape is not None else 0.0,
+        escape_transfer=escape is not None and escape.cost_type == "transfer",
+        renegotiation_cost=duration.renegotiation_cost if duration is not None else 0.0,
+        delay=delay,
+        amendment_cost=review.amendment_cost if review is not None else 0.0,
+    )
+    return model, evaluated.declared.start_values[:, 0].copy()
+
+
+def _waiting_values(chain, defection, delta, values, start_phase, delay) -> np.ndarray:
+    """Value of renegotiating with ``r`` periods of delay left, shape (delay, party, column, state).
+
+    With one period left a path receives ``b(s)`` now and the new terms from the
+    next period, so ``W_1 = b + delta Q V_fresh``.  Each further period of
+    delay adds one more no-treaty period in front: ``W_r = b + delta Q W_{r-1}``.
+    """
+    n, columns = values.shape[1], values.shape[2]
+    states = defection.shape[1]
+    waiting = np.zeros((max(delay, 0), n, columns, states))
+    following = values[0][:, :, start_phase, :]
+    for remaining in range(delay):
+        expected = np.einsum("ist,igt->igs", chain.transition, following)
+        waiting[remaining] = defection[:, None, :] + delta[:, None, None] * expected
+        following = waiting[remaining]
+    return waiting
+
+
+def periods_to_simulate(discount: np.ndarray, report_periods: int) -> int:
+    """Return how many periods to follow: the report horizon, and until discounting hides the rest."""
+    largest = float(np.max(discount))
+    if largest <= 0.0:
+        needed = 1
+    else:
+        needed = math.ceil(math.log(TAIL_WEIGHT) / math.log(largest))
+    return int(min(max(report_periods, needed), max(MAX_PERIODS, report_periods)))
+
+
+def simulate_block(model: PathModel, seed: np.random.SeedSequence, paths: int,
+                   report_periods: int, total_periods: int) -> BlockResult:
+    """Simulate ``paths`` paths with the random numbers of ``seed``."""
+    rng = np.random.default_rng(seed)
+    n = model.n_parties
+    counters = {name: np.zeros(report_periods + 1, dtype=np.int64) for name in (
+        "alive", "breakdown", "withdrawal", "lapse", "escape", "review_reached",
+        "review_adopted", "expiry_reached", "expiry_renewed")}
+
+    status = np.full(paths, IN_FORCE, dtype=np.int8)
+    column = np.zeros(paths, dtype=np.int64)
+    position = np.zeros(paths, dtype=np.int64)
+    phase = np.full(paths, model.start_phase, dtype=np.int64)
+    state = np.full(paths, model.start_state, dtype=np.int64)
+    countdown = np.zeros(paths, dtype=np.int64)
+    payoffs = np.zeros((n, paths))
+    escape_uses = np.zeros(paths, dtype=np.int64)
+    weight = np.ones(n)
+    delta = model.discount
+
+    def count(name: str, period: int, amount: int, paths_index: np.ndarray | None = None) -> None:
+        if period <= report_periods:
+            counters[name][period] += amount
+        if paths_index is not None and period < report_periods:
+            escape_uses[paths_index] += 1
+
+    def end(paths_index: np.ndarray, value: np.ndarray) -> None:
+        """End the treaty on these paths, adding the discounted no-treaty remainder ``value``."""
+        payoffs[:, paths_index] += value
+        status[paths_index] = ENDED
+
+    for t in range(total_periods):
+        # Two draws per path and period, used or not, keep paths aligned across
+        # designs: one moves the environment, one settles a tied renegotiation.
+        uniforms, lottery = rng.random((2, paths))
+        if not (status != ENDED).any():
+            break
+
+        # 1. Review nodes open the period.
+        if model.review.any():
+            at_review = (status == IN_FORCE) & model.review[position] & (model.normal_index[phase] >= 0)
+            index = np.flatnonzero(at_review)
+            if index.size:
+                choice = model.amend[position[index], column[index], model.normal_index[phase[index]],
+                                     state[index]]
+                adopted = index[choice >= 0]
+                column[adopted] = choice[choice >= 0] + 1
+                payoffs[:, adopted] -= (weight * model.amendment_cost)[:, None]
+                count("review_reached", t, index.size)
+                count("review_adopted", t, adopted.size)
+
+        count("alive", t, int(np.count_nonzero(status != ENDED)))
+        acting = np.flatnonzero(status == IN_FORCE)
+
+        # 2. Renegotiation after expiry: no treaty while the delay runs.
+        waiting = np.flatnonzero(status == RENEGOTIATING)
+        if waiting.size:
+            payoffs[:, waiting] += weight[:, None] * model.defection[:, state[waiting]]
+            countdown[waiting] -= 1
+            starting = waiting[countdown[waiting] == 0]
+            status[starting] = IN_FORCE
+            position[starting] = 0
+            phase[starting] = model.start_phase
+
+        # 3. Paths in force play the policy.
+        moving, next_phase = _play(model, acting, column, position, phase, state, payoffs,
+                                       weight, t, count, end)
+
+        # 4. The environment moves, for every path.
+        new_state = np.minimum((uniforms[:, None] >= model.cumulative[state]).sum(axis=1),
+                               model.cumulative.shape[0] - 1)
+
+        # 5. Clock and phase advance; ends of notice and expiry nodes.
+        _advance(model, moving, next_phase, column, position, phase, state, new_state, lottery,
+                 status, countdown, payoffs, weight, t, count, end)
+
+        state = new_state
+        weight = weight * delta
+
+    # Paths still running get the exact continuation value of their augmented state.
+    running = np.flatnonzero(status == IN_FORCE)
+    if running.size:
+        payoffs[:, running] += weight[:, None] * model.values[
+            position[running], :, column[running], phase[running], state[running]].T
+    waiting = np.flatnonzero(status == RENEGOTIATING)
+    if waiting.size:
+        payoffs[:, waiting] += weight[:, None] * model.waiting[
+            countdown[waiting] - 1, :, column[waiting], state[waiting]].T
+
+    trimmed = {name: array[:report_periods] for name, array in counters.items()}
+    return BlockResult(payoffs=payoffs, escape_uses=escape_uses, **trimmed)
+
+
+def _play(model, acting, column, position, phase, state, payoffs, weight, t, count, end):
+    """Apply the profile codes of the policy on the paths ``acting``.
+
+    Returns the paths whose treaty continues into the next period and their
+    next phase (``EXIT`` where a notice period has run out).
+    """
+    n = model.n_parties
+    if acting.size == 0:
+        return acting, acting
+    c, k, ph, s = column[acting], position[acting], phase[acting], state[acting]
+    codes = model.codes[k, c, ph, s]
+    stage = np.zeros((n, acting.size))
+    next_phase = np.full(acting.size, EXIT, dtype=np.int64)
+    moves = np.zeros(acting.size, dtype=bool)
+
+    broke = codes == BREAKDOWN
+    if broke.any():
+        end(acting[broke], weight[:, None] * model.no_treaty[:, s[broke]])
+        count("breakdown", t, int(broke.sum()))
+
+    comply = codes == COMPLY
+    suspended = comply & (model.phase_kind[ph] == SUSPENDED)
+    ordinary = comply & ~suspended
+    stage[:, ordinary] = model.regime[:, c[ordinary]]
+    if suspended.any():
+        stage[:, suspended] = model.suspension[model.invoker[ph[suspended]], :, c[suspended],
+                                               s[suspended]].T
+    next_phase[comply] = model.after_comply[ph[comply]]
+    moves |= comply
+
+    notice = (codes >= NOTICE_CODE) & (codes < NOTICE_CODE + n)
+    if notice.any():
+        giver = codes[notice] - NOTICE_CODE
+        np.subtract.at(payoffs, (giver, acting[notice]), weight[giver] * model.withdrawal_cost)
+        if model.notice == 0:
+            end(acting[notice], weight[:, None] * model.no_treaty[:, s[notice]])
+            count("withdrawal", t, int(notice.sum()))
+        else:
+            stage[:, notice] = model.regime[:, c[notice]]
+            next_phase[notice] = model.after_notice
+            moves |= notice
+
+    escape = codes >= NOTICE_CODE + n
+    if escape.any():
+        invoker = codes[escape] - NOTICE_CODE - n
+        stage[:, escape] = model.suspension[invoker, :, c[escape], s[escape]].T
+        stage[invoker, np.flatnonzero(escape)] -= model.escape_cost
+        if model.escape_transfer:
+            share = model.escape_cost / (n - 1)
+            others = np.ones((n, int(escape.sum())), dtype=bool)
+            others[invoker, np.arange(invoker.size)] = False
+            stage[:, escape] += np.where(others, share, 0.0)
+        next_phase[escape] = model.after_escape[ph[escape], invoker]
+        moves |= escape
+        count("escape", t, int(escape.sum()), acting[escape])
+
+    payoffs[:, acting[moves]] += weight[:, None] * stage[:, moves]
+    return acting[moves], next_phase[moves]
+
+
+def _advance(model, moving, next_phase, column, position, phase, state, new_state, lottery,
+             status, countdown, payoffs, weight, t, count, end):
+    """Move the continuing paths to their next clock position, with expiry nodes."""
+    if moving.size == 0:
+        return
+    delta = model.discount
+    exiting = next_phase == EXIT
+    if exiting.any():
+        # The notice has run out: no treaty from the next period on.
+        leaving = moving[exiting]
+        end(leaving, (weight * delta)[:, None] * model.expected_no_treaty[:, state[leaving]])
+        count("withdrawal", t, int(exiting.sum()))
+    moving, next_phase = moving[~exiting], next_phase[~exiting]
+
+    following = model.next_position[position[moving]]
+    expiring = following == NO_NEXT
+    staying = moving[~expiring]
+    position[staying] = following[~expiring]
+    phase[staying] = next_phase[~expiring]
+
+    expired = moving[expiring]
+    if expired.size == 0:
+        return
+    count("expiry_reached", t + 1, expired.size)
+    segment = model.segment[position[expired]]
+    s_new = new_state[expired]
+    has_next = segment + 1 < len(model.segment_starts)
+    extended = has_next & model.extend[segment, column[expired], s_new]
+    renewed = expired[extended]
+    position[renewed] = model.segment_starts[segment[extended] + 1]
+    phase[renewed] = model.start_phase
+
+    rest = expired[~extended]
+    rest_state = new_state[rest]
+    first = lottery[rest] < model.node_weight[rest_state]
+    target = np.where(first, model.node_target[rest_state], model.node_alternative[rest_state])
+    lapsed = rest[target < 0]
+    if lapsed.size:
+        end(lapsed, (weight * delta)[:, None] * model.no_treaty[:, new_state[lapsed]])
+        count("lapse", t, lapsed.size)
+    agreed = rest[target >= 0]
+    count("expiry_renewed", t + 1, renewed.size + agreed.size)
+    if agreed.size == 0:
+        return
+    payoffs[:, agreed] -= (weight * delta * model.renegotiation_cost)[:, None]
+    column[agreed] = target[target >= 0] + 1
+    if model.delay > 0:
+        status[agreed] = RENEGOTIATING
+        countdown[agreed] = model.delay
+    else:
+        position[agreed] = 0
+        phase[agreed] = model.start_phase
+
+
+# ---------------------------------------------------------------- running blocks
+
+_WORKER_MODEL: PathModel | None = None
+
+
+def _init_worker(model: PathModel) -> None:
+    global _WORKER_MODEL
+    _WORKER_MODEL = model
+
+
+def _worker_block(task: tuple) -> BlockResult:
+    seed, paths, report_periods, total_periods = task
+    return simulate_block(_WORKER_MODEL, seed, paths, report_periods, total_periods)
+
+
+def block_sizes(paths: int) -> list[int]:
+    """Split ``paths`` into blocks of ``BLOCK_SIZE``, the last one possibly smaller."""
+    full, rest = divmod(paths, BLOCK_SIZE)
+    return [BLOCK_SIZE] * full + ([rest] if rest else [])
+
+
+def run_blocks(model: PathModel, seed: int, paths: int, report_periods: int,
+               workers: int = 1) -> BlockResult:
+    """Simulate every block and join the results in block order.
+
+    Block ``k`` uses child ``k`` of ``SeedSequence(seed)``, so the joined
+    result is the same for any number of ``workers``.
+    """
+    sizes = block_sizes(paths)
+    children = np.random.SeedSequence(seed).spawn(len(sizes))
+    total_periods = periods_to_simulate(model.discount, report_periods)
+    tasks = [(child, size, report_periods, total_periods) for child, size in zip(children, sizes)]
+
+    if workers <= 1 or len(tasks) == 1:
+        blocks = [simulate_block(model, *task) for task in tasks]
+    else:
+        with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
+                                 initargs=(model,)) as pool:
+            blocks = list(pool.map(_worker_block, tasks))
+
+    joined = {"payoffs": np.concatenate([block.payoffs for block in blocks], axis=1),
+              "escape_uses": np.concatenate([block.escape_uses for block in blocks])}
+    for name in ("alive", "breakdown", "withdrawal", "lapse", "escape", "review_reached",
+                 "review_adopted", "expiry_reached", "expiry_renewed"):
+        joined[name] = np.sum([getattr(block, name) for block in blocks], axis=0)
+    return BlockResult(**joined)
+
+
+def draw_seed() -> int:
+    """Return a fresh seed from the operating system's entropy, to be reported."""
+    return secrets.randbits(64)
+
+
+# -------------------------------------------------------------------- results
+
+@dataclass
+class Simulation:
+    """Monte Carlo estimates for one treaty at its evaluated strictness."""
+
+    treaty: str
+    strictness: float
+    seed: int
+    paths: int
+    years: int
+    period_years: float
+    party_names: list[str]
+    payoffs: np.ndarray
+    exact_values: np.ndarray
+    counts: BlockResult
+    exact_survival: list[float]
+
+    def survival(self) -> list[dict]:
+        """Share of paths with the treaty alive at the start of each year, with 95% bands."""
+        per_year = 1.0 / self.period_years
+        rows = []
+        for year in range(1, self.years + 1):
+            period = int(round(year * per_year))
+            if period >= len(self.counts.alive):
+                break
+            estimate, low, high = wilson(int(self.counts.alive[period]), self.paths)
+            row = {"year": year, "estimate": estimate,
+                   "standard_error": binomial_error(estimate, self.paths), "low": low, "high": high}
+            if year - 1 < len(self.exact_survival):
+                row["exact"] = self.exact_survival[year - 1]
+            rows.append(row)
+        return rows
+
+    def payoff_summary(self) -> list[dict]:
+        """Mean, standard error and percentiles of each party's discounted payoff."""
+        rows = []
+        for party, name in enumerate(self.party_names):
+            sample = self.payoffs[party]
+            low, middle, high = np.percentile(sample, [5, 50, 95])
+            rows.append({
+                "name": name,
+                "mean": float(sample.mean()),
+                "standard_error": standard_error(sample),
+                "p5": float(low), "p50": float(middle), "p95": float(high),
+                "exact": float(self.exact_values[party]),
+            })
+        return rows
+
+    def events(self) -> dict:
+        """Per-period frequency of each way the treaty ends, and of escapes."""
+        return {name: [{"period": int(period), "probability": frequency,
+                        "standard_error": binomial_error(frequency, self.paths)}
+                       for period, frequency in self._frequencies(getattr(self.counts, name))]
+                for name in ("breakdown", "withdrawal", "lapse", "escape")}
+
+    def nodes(self) -> list[dict]:
+        """Review and expiry nodes: how often they are reached, and how often the terms go on."""
+        rows = []
+        for kind, reached, succeeded in (
+                ("review", self.counts.review_reached, self.counts.review_adopted),
+                ("expiry", self.counts.expiry_reached, self.counts.expiry_renewed)):
+            for period in np.flatnonzero(reached):
+                reached_share = reached[period] / self.paths
+                success = succeeded[period] / reached[period]
+                rows.append({
+                    "period": int(period), "year": period * self.period_years, "kind": kind,
+                    "p_reached": float(reached_share),
+                    "p_reached_standard_error": binomial_error(reached_share, self.paths),
+                    "p_success": float(success),
+                    "p_success_standard_error": binomial_error(success, int(reached[period])),
+                })
+        return sorted(rows, key=lambda row: (row["period"], row["kind"]))
+
+    def _frequencies(self, counts: np.ndarray):
+        for period in np.flatnonzero(counts):
+            yield period, float(counts[period] / self.paths)
+
+    def to_dict(self) -> dict:
+        return {
+            "treaty": self.treaty,
+            "strictness": self.strictness,
+            "seed": self.seed,
+            "paths": self.paths,
+            "years": self.years,
+            "period_years": self.period_years,
+            "survival": self.survival(),
+            "payoffs": self.payoff_summary(),
+            "events": self.events(),
+            "totals": self.totals(),
+            "nodes": self.nodes(),
+        }
+
+    def totals(self) -> dict:
+        """Shares of paths ending each way within the report horizon, and escapes per path."""
+        horizon = int(round(self.years / self.period_years))
+        result = {}
+        for name in ("breakdown", "withdrawal", "lapse"):
+            share = float(np.sum(getattr(self.counts, name)[:horizon]) / self.paths)
+            result[name] = {"probability": share,
+                            "standard_error": binomial_error(share, self.paths)}
+        uses = self.counts.escape_uses
+        result["escapes_per_path"] = {"mean": float(uses.mean()),
+                                      "standard_error": standard_error(uses)}
+        return result
+
+
+def standard_error(sample: np.ndarray) -> float:
+    if sample.size < 2:
+        return float("nan")
+    return float(sample.std(ddof=1) / math.sqrt(sample.size))
+
+
+def binomial_error(share: float, trials: int) -> float:
+    return float(math.sqrt(max(share * (1.0 - share), 0.0) / trials)) if trials > 0 else float("nan")
+
+
+def wilson(successes: int, trials: int, quantile: float = Z95) -> tuple[float, float, float]:
+    """Return the share and its Wilson score interval, which stays inside [0, 1]."""
+    share = successes / trials
+    scale = quantile * quantile / trials
+    centre = (share + scale / 2.0) / (1.0 + scale)
+    half = quantile * math.sqrt(share * (1.0 - share) / trials + scale / (4.0 * trials)) / (1.0 + scale)
+    return float(share), float(max(centre - half, 0.0)), float(min(centre + half, 1.0))
+
+
+def simulate_game(game: Game, score: Score, paths: int = DEFAULT_PATHS, years: int | None = None,
+                  seed: int | None = None, workers: int = 1) -> Simulation | None:
+    """Simulate ``game`` at the strictness its score evaluates; None when nothing is agreed.
+
+    ``years`` defaults to the score's horizon; ``seed`` to a fresh draw that the
+    result reports.
+    """
+    if score.evaluated_strictness is None:
+        return None
+    if paths < 2:
+        raise ValueError(f"--paths must be at least 2, got {paths}")
+    if seed is None:
+        seed = draw_seed()
+    if years is None:
+        years = len(score.survival)
+    report_periods = int(round(years * game.periods_per_year)) + 1
+
+    model, exact_values = build_path_model(game, score.evaluated_strictness)
+    counts = run_blocks(model, seed, paths, report_periods, workers)
+    return Simulation(
+        treaty=game.name,
+        strictness=float(score.evaluated_strictness),
+        seed=int(seed),
+        paths=paths,
+        years=years,
+        period_years=game.period_years,
+        party_names=[party.name for party in game.parties],
+        payoffs=counts.payoffs,
+        exact_values=exact_values,
+        counts=counts,
+        exact_survival=list(score.survival),
+    )
+
+
+# ---------------------------------------------------------------- command line
+
+def add_simulate_arguments(parser) -> None:
+    """Add the options ``--paths``, ``--years``, ``--seed`` and ``--workers`` to ``parser``."""
+    parser.add_argument("--paths", type=int, default=DEFAULT_PATHS, metavar="N",
+                        help=f"number of simulated paths (default {DEFAULT_PATHS})")
+    parser.add_argument("--years", type=int, default=None, metavar="H",
+                        help="years of survival and event frequencies to report "
+                             "(default: the treaty's horizon)")
+    parser.add_argument("--seed", type=int, default=None, metavar="S",
+                        help="seed of the random numbers; omitted, a fresh seed is drawn and reported")
+    parser.add_argument("--workers", type=int, default=1, metavar="W",
+                        help="worker processes; the results do not depend on it (default 1)")
+
+
+def check_simulate_arguments(arguments) -> str | None:
+    """Return the problem with the simulation options, or None when they can run."""
+    if arguments.paths < 2:
+        return f"--paths must be at least 2, got {arguments.paths}"
+    if arguments.years is not None and arguments.years < 1:
+        return f"--years must be at least 1, got {arguments.years}"
+    if arguments.seed is not None and arguments.seed < 0:
+        return f"--seed must not be negative, got {arguments.seed}"
+    if arguments.workers < 1:
+        return f"--workers must be at least 1, got {arguments.workers}"
+    return None
+
+
+def format_simulation(simulation: Simulation) -> str:
+    """Return the text report of one simulation."""
+    lines = [
+        f"{simulation.treaty}: {simulation.paths} paths at strictness {simulation.strictness:.6g}, "
+        f"seed {simulation.seed}",
+        "",
+        "discounted payoff per party (from entry into force, negotiation cost not included):",
+    ]
+    rows = [["party", "mean", "std. error", "exact", "5%", "median", "95%"]]
+    for row in simulation.payoff_summary():
+        rows.append([row["name"], f"{row['mean']:.4f}", f"{row['standard_error']:.4f}",
+                     f"{row['exact']:.4f}", f"{row['p5']:.4f}", f"{row['p50']:.4f}",
+                     f"{row['p95']:.4f}"])
+    lines.append(_table(rows))
+
+    lines.append("")
+    lines.append("alive at the start of year (95% band; exact value from the solver):")
+    rows = [["year", "estimate", "band", "exact"]]
+    survival = simulation.survival()
+    shown = {1, 2, 5, len(survival)} | {year for year in range(10, len(survival) + 1, 10)}
+    for row in survival:
+        if row["year"] in shown:
+            exact = f"{row['exact']:.4f}" if "exact" in row else "-"
+            rows.append([str(row["year"]), f"{row['estimate']:.4f}",
+                         f"[{row['low']:.4f}, {row['high']:.4f}]", exact])
+    lines.append(_table(rows))
+
+    lines.append("")
+    lines.append(f"ends and escapes within {simulation.years} years (share of paths +- std. error):")
+    per_year = 1.0 / simulation.period_years
+    horizon = int(round(simulation.years * per_year))
+    for name, label in (("breakdown", "breakdown"), ("withdrawal", "withdrawal"),
+                        ("lapse", "lapse at expiry"), ("escape", "")):
+        share = int(np.sum(getattr(simulation.counts, name)[:horizon])) / simulation.paths
+        if name == "escape":
+            uses = simulation.counts.escape_uses
+            lines.append(f"  escapes invoked per path: {uses.mean():.4f} +- {standard_error(uses):.4f}")
+        else:
+            lines.append(f"  {label}: {share:.4f} +- {binomial_error(share, simulation.paths):.4f}")
+    nodes = [row for row in simulation.nodes() if row["period"] < horizon]
+    if nodes:
+        lines.append("")
+        lines.append("renegotiation and review nodes:")
+        rows = [["year", "kind", "P(reached)", "P(terms go on | reached)"]]
+        for row in nodes[:20]:
+            rows.append([f"{row['year']:g}", row["kind"],
+                         f"{row['p_reached']:.4f} +- {row['p_reached_standard_error']:.4f}",
+                         f"{row['p_success']:.4f} +- {row['p_success_standard_error']:.4f}"])
+        lines.append(_table(rows))
+        if len(nodes) > 20:
+            lines.append(f"  ({len(nodes) - 20} later nodes in the JSON output)")
+    return "\n".join(lines)
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    return "\n".join("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+                     for row in rows)
+
+
+def paired_differences(first: Simulation, other: Simulation) -> list[dict]:
+    """Mean payoff of ``other`` minus ``first`` per shared party, with the paired standard error.
+
+    Both simulations use the same seed and number of paths, so path ``k`` of
+    each saw the same environment draws.  Most of the sampling noise then
+    cancels in the per-path differences, and so in their standard error.
+    """
+    rows = []
+    for party, name in enumerate(other.party_names):
+        if name not in first.party_names or first.paths != other.paths:
+            continue
+        difference = other.payoffs[party] - first.payoffs[first.party_names.index(name)]
+        rows.append({"name": name, "difference": float(difference.mean()),
+                     "standard_error": standard_error(difference)})
+    return rows
+
+
+def compare_simulations(games: list[Game], scores: list[Score], arguments) -> tuple[list, int]:
+    """Simulate every design with the same seed; return the simulations and the seed."""
+    seed = arguments.seed if arguments.seed is not None else draw_seed()
+    simulations = [simulate_game(game, score, arguments.paths, arguments.years, seed,
+                                 arguments.workers) for game, score in zip(games, scores)]
+    return simulations, seed
+
+
+def comparison_dict(simulations: list[Simulation | None], seed: int) -> dict:
+    """Return the JSON object of ``compare --simulate``."""
+    first = simulations[0]
+    designs = []
+    for simulation in simulations:
+        if simulation is None:
+            designs.append(None)
+            continue
+        entry = simulation.to_dict()
+        if first is not None and simulation is not first:
+            entry["difference_from_first"] = paired_differences(first, simulation)
+        designs.append(entry)
+    return {"seed": seed, "designs": designs}
+
+
+def format_comparison(names: list[str], simulations: list[Simulation | None], seed: int) -> str:
+    """Return the text report of ``compare --simulate``: survival and payoffs side by side."""
+    lines = [f"simulation with common random numbers, seed {seed}"]
+    first = simulations[0]
+    for name, simulation in zip(names, simulations):
+        lines.append("")
+        if simulation is None:
+            lines.append(f"{name}: no agreement, nothing to simulate")
+            continue
+        lines.append(format_simulation(simulation))
+        if first is not None and simulation is not first:
+            lines.append("")
+            lines.append(f"payoff difference from {first.treaty} (same paths):")
+            for row in paired_differences(first, simulation):
+                lines.append(f"  {row['name']}: {row['difference']:+.4f} +- {row['standard_error']:.4f}")
+    return "\n".join(lines)

@@ -1,0 +1,112 @@
+"""``treaty score --vary``: draws, agreement probability, sensitivity, invalid draws."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from engine.calibration import VaryError, draw_values, parse_distribution, parse_varied, run_vary
+from engine.cli import main
+
+# One state, both parties with defection value b = 0.3 and regime values
+# z_A = 0.2 + 0.6 g, z_B = 0.8 - 0.6 g.  Grim trigger needs z >= b (2 - delta)
+# for each party.  The larger of min(z_A, z_B) is 0.5, at g = 0.5, so some
+# strictness is self-enforcing iff 0.5 >= 0.3 (2 - delta), i.e. delta >= 1/3.
+# Participation (z >= b) is weaker.  So agreement holds exactly when the drawn
+# common discount is at least 1/3.
+SPEC = """schema: treaty/v1
+name: Two parties, one state
+parties:
+  - name: A
+    discount: 0.9
+    defection_value: 0.3
+    regime_value: [[0, 0.2], [1, 0.8]]
+  - name: B
+    discount: 0.9
+    defection_value: 0.3
+    regime_value: [[0, 0.8], [1, 0.2]]
+model: {grid: 21}
+"""
+THRESHOLD = 1 / 3
+
+
+@pytest.fixture()
+def treaty_file(tmp_path):
+    path = tmp_path / "one-state.yaml"
+    path.write_text(SPEC)
+    return str(path)
+
+
+def test_agreement_matches_closed_form(treaty_file):
+    result = run_vary(treaty_file, ["parties.*.discount=uniform(0.1, 0.6)"], draws=40, seed=4)
+    drawn = result.values[:, 0]
+    agreed = np.array([outcome["agreement"] for outcome in result.outcomes])
+    clear = np.abs(drawn - THRESHOLD) > 1e-6
+    assert np.array_equal(agreed[clear], drawn[clear] >= THRESHOLD)
+
+    report = result.to_dict()
+    assert report["valid_draws"] == 40
+    assert report["p_agreement"] == pytest.approx(agreed.mean())
+    # The draws are uniform on [0.1, 0.6], so P(delta >= 1/3) = (0.6 - 1/3) / 0.5 = 8/15.
+    assert abs(report["p_agreement"] - 8 / 15) <= 4 * report["p_agreement_standard_error"]
+
+
+def test_sensitivity_sign(treaty_file):
+    report = run_vary(treaty_file, ["parties.*.discount=uniform(0.1, 0.6)",
+                                    "parties.A.breach_cost=uniform(0, 0.001)"],
+                      draws=30, seed=2).to_dict()
+    first = report["sensitivity"][0]
+    assert first["path"] == "parties.*.discount"
+    assert first["difference"] > 3 * first["standard_error"]
+
+
+def test_invalid_draws_are_counted(treaty_file):
+    report = run_vary(treaty_file, ["parties.A.discount=normal(0.9, 0.2)"], draws=40, seed=9).to_dict()
+    values = draw_values(parse_varied({"parties": [{"name": "A", "discount": 0.9}]},
+                                      ["parties.A.discount=normal(0.9, 0.2)"]), 40, 9)[:, 0]
+    expected = int(np.sum((values >= 1) | (values < 0)))
+    assert expected > 0
+    assert report["invalid_draws"] == expected
+    assert report["valid_draws"] == 40 - expected
+    assert sum(problem["draws"] for problem in report["problems"]) == expected
+
+
+def test_same_seed_same_report(treaty_file):
+    first = run_vary(treaty_file, ["parties.B.discount=beta(4, 2)"], draws=6, seed=1).to_dict()
+    again = run_vary(treaty_file, ["parties.B.discount=beta(4, 2)"], draws=6, seed=1).to_dict()
+    other = run_vary(treaty_file, ["parties.B.discount=beta(4, 2)"], draws=6, seed=2).to_dict()
+    assert first == again
+    assert first["terms"] != other["terms"] or first["p_agreement"] != other["p_agreement"]
+
+
+@pytest.mark.parametrize("text", [
+    "uniform(1, 0)", "beta(0, 1)", "normal(0, 0)", "triangular(0, 2, 1)", "gamma(1, 2)",
+    "uniform(0)", "uniform(a, b)", "uniform 0 1",
+])
+def test_invalid_distribution(text):
+    with pytest.raises(VaryError):
+        parse_distribution(text)
+
+
+def test_triangular_draws_stay_in_range():
+    distribution = parse_distribution("triangular(0.2, 0.5, 0.9)")
+    sample = distribution.sample(np.random.default_rng(0), 1000)
+    assert sample.min() >= 0.2
+    assert sample.max() <= 0.9
+
+
+def test_cli_vary_json(treaty_file, capsys):
+    code = main(["score", treaty_file, "--vary", "parties.*.discount=triangular(0.2, 0.5, 0.9)",
+                 "--draws", "5", "--seed", "3", "--json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["seed"] == 3
+    assert report["draws"] == 5
+
+
+def test_cli_vary_unknown_path(treaty_file, capsys):
+    code = main(["score", treaty_file, "--vary", "parties.C.discount=uniform(0, 1)", "--draws", "5"])
+    assert code == 2
+    assert capsys.readouterr().err.startswith("error:")
