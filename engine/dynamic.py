@@ -41,6 +41,9 @@ COMPLY = 0
 NOTICE_CODE = 1
 BREAKDOWN = -1
 
+# A policy seen again this many times after changing counts as a cycle.
+CYCLE_RETURNS = 20
+
 # Exact policy values replace the descending iterate once they agree with it
 # to this relative accuracy.
 SANDWICH_TOLERANCE = 1e-6
@@ -608,6 +611,9 @@ class DynamicSolver:
         stable_codes = 0
         wait = 3
         previous_codes = None
+        seen_policies: set[int] = set()
+        returns = 0
+        messages: list[str] = []
 
         def sweep(current):
             """One Gauss-Seidel sweep backwards over the clock; ``current`` is not changed."""
@@ -639,6 +645,18 @@ class DynamicSolver:
                 stable_codes += 1
             else:
                 stable_codes = 0
+                # A policy that comes back after changing means the selection is
+                # cycling: no stationary pure equilibrium of this form exists, and
+                # iterating longer would not change that.
+                digest = hash(snapshot.tobytes())
+                if digest in seen_policies:
+                    returns += 1
+                    if returns >= CYCLE_RETURNS:
+                        messages.append(
+                            "the selected policy cycles instead of settling, so the game has no "
+                            "stationary equilibrium of the kind the engine computes at these terms")
+                        break
+                seen_policies.add(digest)
             previous_codes = snapshot
 
             # The distance to the fixed point is at most residual / (1 - delta).
@@ -665,7 +683,7 @@ class DynamicSolver:
 
         start_values = stored[0][:, :, self.phases.start, self.game.start]
         stats = SolveStats(converged=converged, iterations=iterations, residual=residual,
-                           method="value iteration with exact policy evaluation")
+                           method="value iteration with exact policy evaluation", messages=messages)
         result = PassResult(start_values=start_values, values=stored, policy=policy, slack=slack,
                             play=play)
         return result, stats

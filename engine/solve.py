@@ -29,9 +29,6 @@ from engine.errors import SolverError
 from engine.game import Game
 
 MAX_NODE_ITERATIONS = 2000
-# Two outcomes count as tied at a renegotiation node when their bargaining
-# objectives differ by at most this much, relative to the best.
-LOTTERY_TOLERANCE = 1e-6
 
 
 @dataclass
@@ -96,10 +93,11 @@ class Solver:
             objective = np.where(feasible, bargaining_objective(gains, core.weights, core.rule), -np.inf)
             fallback = np.where(feasible, gains.sum(axis=0), -np.inf)
             objective = np.where(np.isfinite(objective.max(axis=0))[None], objective, fallback)
-            best = np.argmax(objective, axis=0)
-            found = np.isfinite(objective[best, np.arange(states)])
-            target = np.where(found, best, -1)
-            outcome = NodeOutcome(target=target, value=_offer(offered, no_treaty, target))
+            outcome = _interpolated_outcome(gains, feasible, objective, core.weights, core.rule)
+            value = np.zeros_like(no_treaty)
+            for target, probability in outcome.lottery():
+                value += probability[None, :] * _offer(offered, no_treaty, target)
+            outcome.value = value
             outcome.objective = objective
             return outcome
 
@@ -127,9 +125,11 @@ class Solver:
 
         self.stats = stats
         if not stats.converged:
+            reason = f"; {stats.messages[-1]}" if stats.messages else ""
             raise SolverError(
                 f"the equilibrium values did not converge after {stats.iterations} iterations "
-                f"(residual {stats.residual:.3g}); the result would not be reliable, so none is given")
+                f"(residual {stats.residual:.3g}){reason}; the result would not be reliable, "
+                "so none is given")
         self.base = Columns(gammas=self.grid, own=own, declared=declared)
         return self.base
 
@@ -157,12 +157,11 @@ class Solver:
 
         # Under beliefs: iterate the node value from above.
         damping = 1.0
+        stalled = 0
         previous_residual = np.inf
         converged = False
         iterations = 0
         residual = np.inf
-        recent: list[NodeOutcome] = []
-        lottery = None
         for iterations in range(1, MAX_NODE_ITERATIONS + 1):
             own = core.run_pass(self.grid, core.own, node_value, keep_values=True, reviews=reviews)[0]
             fresh = own.values[0][:, :, start_phase, :]
@@ -173,33 +172,23 @@ class Solver:
                 node_value = node.value
                 break
 
-            # Two sets of terms that tie make the outcome flip between them; the
-            # fixed point is then a lottery between the two.  Try one once the
-            # damping shows a persistent oscillation.
-            other = next((item for item in reversed(recent)
-                          if not np.array_equal(item.target, node.target)), None)
-            recent = (recent + [node])[-8:]
-            if other is not None and damping <= 0.01:
-                settled = self._settle_lottery(node_value, node, other, reviews, scale)
-                if settled is not None:
-                    lottery, node_value, residual = settled
-                    converged = True
-                    break
-
             # Damp only while the iteration overshoots, because a bargaining
             # outcome that jumps between grid points can make it oscillate.
             if residual >= previous_residual:
                 damping = max(damping * 0.5, 1e-4)
             else:
                 damping = min(damping * 1.5, 1.0)
+            # At the smallest damping an oscillation that persists will not settle.
+            stalled = stalled + 1 if damping <= 1e-4 else 0
+            if stalled >= 100:
+                break
             previous_residual = residual
             node_value = node_value + damping * (node.value - node_value)
 
         own = core.run_pass(self.grid, core.own, node_value, keep_values=True, reviews=reviews)[0]
         fresh = own.values[0][:, :, start_phase, :]
         starts = own.policy.codes[0][:, start_phase, :]
-        self.node_own = self._renegotiate(fresh, starts, core.own, fixed=lottery) if lottery is not None \
-            else self._renegotiate(fresh, starts, core.own)
+        self.node_own = self._renegotiate(fresh, starts, core.own)
 
         stats = SolveStats(
             converged=converged,
@@ -207,12 +196,6 @@ class Solver:
             residual=residual,
             method="backward induction over the term, fixed point in the renegotiation value",
         )
-        if lottery is not None:
-            tied = np.flatnonzero(lottery.target != lottery.alternative)
-            stats.messages.append(
-                "renegotiation at expiry ties between two sets of terms in state(s) "
-                + ", ".join(self.game.states[state] for state in tied)
-                + "; the outcome there is a lottery between them")
         if core.beliefs_are_declared:
             self.node_declared = self.node_own
             return own, own, stats
@@ -255,45 +238,6 @@ class Solver:
                            method="backward induction over the term, renegotiation from the joint solve")
         return own, declared, stats
 
-    def _settle_lottery(self, node_value, latest: NodeOutcome, other: NodeOutcome, reviews, scale):
-        """Find the lottery between two tied outcomes that is a fixed point, or None.
-
-        The lottery weights are fitted to the current node value, the node
-        value is then iterated with the lottery held fixed (a contraction), and
-        the result is accepted only if both outcomes still score within
-        ``LOTTERY_TOLERANCE`` of the best terms at the final values.
-        """
-        core = self.core
-        start_phase = core.phases.start
-        candidate, misfit = _fit_lottery(node_value, latest, other)
-        differ = candidate.target != candidate.alternative
-        weights = candidate.weight[differ]
-        if misfit > 1e-6 * scale or not np.all((weights > 0.0) & (weights < 1.0)):
-            return None
-
-        value = candidate.value
-        change = np.inf
-        for _ in range(MAX_NODE_ITERATIONS):
-            own = core.run_pass(self.grid, core.own, value, keep_values=True, reviews=reviews)[0]
-            fresh = own.values[0][:, :, start_phase, :]
-            starts = own.policy.codes[0][:, start_phase, :]
-            mixed = self._renegotiate(fresh, starts, core.own, fixed=candidate)
-            change = float(np.max(np.abs(mixed.value - value)))
-            value = mixed.value
-            if change <= core.tolerance * scale:
-                break
-        if change > core.tolerance * scale:
-            return None
-
-        free = self._renegotiate(fresh, starts, core.own)
-        best = np.max(free.objective, axis=0)
-        for state in np.flatnonzero(differ):
-            for column in (candidate.target[state], candidate.alternative[state]):
-                score = free.objective[column, state] if column >= 0 else -np.inf
-                if not score >= best[state] - LOTTERY_TOLERANCE * (1.0 + abs(best[state])):
-                    return None
-        return candidate, value, change
-
     # --------------------------------------------------------- extra columns
 
     def evaluate(self, gammas) -> Columns:
@@ -324,9 +268,11 @@ class Solver:
     @staticmethod
     def _check(stats: SolveStats | None, gammas: np.ndarray) -> None:
         if stats is not None and not stats.converged:
+            reason = f"; {stats.messages[-1]}" if stats.messages else ""
             raise SolverError(
                 f"the equilibrium values at strictness {gammas.tolist()} did not converge "
-                f"(residual {stats.residual:.3g}); the result would not be reliable, so none is given")
+                f"(residual {stats.residual:.3g}){reason}; the result would not be reliable, "
+                "so none is given")
 
 
 def _offer(offered: np.ndarray, no_treaty: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -338,16 +284,57 @@ def _offer(offered: np.ndarray, no_treaty: np.ndarray, target: np.ndarray) -> np
     return value
 
 
-def _fit_lottery(node_value, latest: NodeOutcome, other: NodeOutcome):
-    """Mix two node outcomes to match ``node_value``; return the lottery and its misfit."""
-    difference = latest.value - other.value
-    norm = np.sum(difference ** 2, axis=0)
-    weight = np.where(norm > 0, np.sum((node_value - other.value) * difference, axis=0)
-                      / np.where(norm > 0, norm, 1.0), 1.0)
-    weight = np.clip(weight, 0.0, 1.0)
-    mixed = weight[None, :] * latest.value + (1.0 - weight[None, :]) * other.value
-    lottery = NodeOutcome(target=latest.target, value=mixed, alternative=other.target, weight=weight)
-    return lottery, float(np.max(np.abs(mixed - node_value)))
+def _interpolated_outcome(gains, feasible, objective, weights, rule) -> NodeOutcome:
+    """Bargain between grid points by interpolating the values of neighbouring terms.
+
+    Terms between grid points ``k`` and ``k + 1`` are valued as the mix
+    ``w V(k) + (1 - w) V(k + 1)``, which is the lottery that plays ``k`` with
+    probability ``w``.  Within a cell the Nash objective is concave in ``w``,
+    so golden-section search finds its maximum; this keeps the node value a
+    continuous function of the continuation values, which the fixed point
+    iteration needs.
+    """
+    columns, states = objective.shape
+    target = np.full(states, -1, dtype=np.int64)
+    alternative = np.full(states, -1, dtype=np.int64)
+    weight = np.ones(states)
+    for state in range(states):
+        best_column = int(np.argmax(objective[:, state]))
+        best_score = objective[best_column, state]
+        if not np.isfinite(best_score):
+            continue
+        choice = (best_column, best_column, 1.0)
+        for left, right in ((best_column - 1, best_column), (best_column, best_column + 1)):
+            if left < 0 or right >= columns or not (feasible[left, state] and feasible[right, state]):
+                continue
+            low, high = gains[:, right, state], gains[:, left, state]
+            mix, score = _golden_section(
+                lambda w: float(bargaining_objective((w * high + (1.0 - w) * low)[:, None],
+                                                     weights, rule)[0]))
+            if score > best_score:
+                best_score = score
+                choice = (left, right, mix)
+        target[state], alternative[state], weight[state] = choice
+    return NodeOutcome(target=target, value=None, alternative=alternative, weight=weight)
+
+
+def _golden_section(function, steps: int = 60) -> tuple[float, float]:
+    """Maximise a unimodal function on [0, 1]; return the argument and the value."""
+    ratio = (np.sqrt(5.0) - 1.0) / 2.0
+    low, high = 0.0, 1.0
+    first, second = high - ratio * (high - low), low + ratio * (high - low)
+    first_value, second_value = function(first), function(second)
+    for _ in range(steps):
+        if first_value < second_value:
+            low, first, first_value = first, second, second_value
+            second = low + ratio * (high - low)
+            second_value = function(second)
+        else:
+            high, second, second_value = second, first, first_value
+            first = high - ratio * (high - low)
+            first_value = function(first)
+    middle = 0.5 * (low + high)
+    return middle, function(middle)
 
 
 def combine_policies(first: Policy, second: Policy) -> Policy:

@@ -69,7 +69,7 @@ TREATY_TERMS = [
 
 
 def provision(spec, kind: str):
-    """Return the provision of ``kind`` in ``spec``; fail the test if it is missing."""
+    """Return the provision of ``kind`` in ``spec``, failing the test if there is none."""
     matches = [item for item in spec.provisions if item.kind == kind]
     assert matches, f"{spec.name}: no {kind} provision"
     return matches[0]
@@ -171,9 +171,9 @@ def test_cyber_flexible_provisions():
 
 
 def test_cyber_flexible_agreed_rigid_not():
-    # The drafts differ only in their provisions. Without the escape hatch the
+    # The drafts share parties and environment. Without the escape hatch the
     # treaty breaks down at the first breakthrough, so the gain before that
-    # does not cover the negotiation cost; with it the treaty pauses instead.
+    # does not cover the negotiation cost. With it the treaty only pauses.
     rigid = score_game(build_game(load_treaty(CATALOG / "cyber-rigid.yaml")))
     flexible = score_game(build_game(load_treaty(CATALOG / "cyber-flexible.yaml")))
 

@@ -89,6 +89,9 @@ class FakeScore:
 
     def __init__(self, name: str):
         self.name = name
+        # No strictness is evaluated, so the CLI's check for fragile terms has nothing to do.
+        self.evaluated_strictness = None
+        self.warnings = []
 
     def to_dict(self) -> dict:
         return {"treaty": self.name, "schema": "treaty/v1"}
@@ -128,7 +131,7 @@ def test_score_json(fake_solver, tmp_path, capsys):
 
     assert main(["score", str(path), "--json"]) == 0
 
-    assert json.loads(capsys.readouterr().out) == {"treaty": "alpha", "schema": "treaty/v1"}
+    assert json.loads(capsys.readouterr().out) == {"treaty": "alpha", "schema": "treaty/v1", "fragile": []}
     assert fake_solver[0].n_parties == 2
 
 
