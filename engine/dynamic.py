@@ -596,6 +596,10 @@ class DynamicSolver:
 
         # Start from an upper bound of every value so that iteration descends to
         # the most cooperative fixed point.
+        # NOTE: the descent is monotone only while breakdown never raises a
+        # party's value.  Where a party's regime value is below its defection
+        # value in some state, the iteration can cycle (reported as such) or
+        # settle on another equilibrium than the most cooperative one.
         upper, scale = self.value_bounds(z)
         stored = [np.broadcast_to(upper[:, None, None, None],
                                   (n, columns, self.phases.size, states)).copy()
