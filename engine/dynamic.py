@@ -6,9 +6,10 @@ state it evaluates the candidate action profiles:
 
 * everyone complies (code ``COMPLY``; in a suspended or notice phase this
   means the phase runs on);
-* party ``j`` gives notice of withdrawal, the others comply (``NOTICE + j``);
+* party ``j`` gives notice of withdrawal, the others comply
+  (``NOTICE_CODE + j``);
 * party ``j`` invokes the escape hatch, the others respond as the provision
-  says (``ESCAPE + j``).
+  sets (``NOTICE_CODE + n + j`` for ``n`` parties).
 
 A candidate is an equilibrium when no strategic party gains by deviating to a
 breach (which triggers permanent mutual defection, as a grim trigger does) or
@@ -68,7 +69,7 @@ class Policy:
 
     ``codes[k]`` has shape (column, phase, state).  ``amend[k]`` maps each
     column to the base column adopted at a review node (-1: status quo).
-    ``extend[e]`` says, per column and state, whether the parties extend at the
+    ``extend[e]`` records, per column and state, whether the parties extend at the
     end of segment ``e`` rather than go to renegotiation.
     """
 
@@ -111,7 +112,7 @@ class PassResult:
 
 @dataclass
 class SolveStats:
-    """How a solve ended."""
+    """Outcome of a solve: convergence, iterations, residual and method."""
 
     converged: bool
     iterations: int
@@ -620,7 +621,7 @@ class DynamicSolver:
         messages: list[str] = []
 
         def sweep(current):
-            """One Gauss-Seidel sweep backwards over the clock; ``current`` is not changed."""
+            """Run one Gauss-Seidel sweep backwards over the clock, leaving ``current`` unchanged."""
             nonlocal slack
             updated = list(current)
             sweep_codes = [None] * size
@@ -671,11 +672,9 @@ class DynamicSolver:
                     stored, residual = polished
                 break
 
-            # Once the policy has settled, evaluate it exactly.  The iterate
-            # descends from above to the most cooperative fixed point, and the
-            # exact values of a self-consistent policy are a fixed point below
-            # it, so when the two are close the most cooperative fixed point is
-            # pinned between them and the exact values are accepted.
+            # Once the policy has settled, evaluate it exactly.  The exact values
+            # are kept only when they agree with the iterate and select the same
+            # policy again (see ``_polish``).
             if stable_codes >= wait:
                 stable_codes = 0
                 wait = min(wait * 2, 64)

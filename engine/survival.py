@@ -6,7 +6,7 @@ selected policy.  This gives the survival curve, expected lifetime, payoff
 streams and what happens at each renegotiation and review node.
 
 A treaty counts as alive while it is in force, suspended, under notice, or
-being renegotiated after expiry; it dies at breakdown, at the end of a notice
+being renegotiated after expiry. It dies at breakdown, at the end of a notice
 period, and when renegotiation fails (lapse).
 """
 
@@ -44,7 +44,7 @@ def propagate(core: DynamicSolver, z: np.ndarray, policy: Policy, node: NodeOutc
               periods: int) -> Trajectory:
     """Propagate the treaty that starts in column 0 for ``periods`` periods.
 
-    ``z`` (party, column) gives the per-period regime value of each column;
+    ``z`` (party, column) gives the per-period regime value of each column.
     ``node`` gives the columns adopted at renegotiation in each state (-1: the
     treaty lapses), possibly as a lottery between two.  Columns referenced by review amendments and by
     renegotiation are the base grid columns offset by one.
