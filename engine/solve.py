@@ -30,6 +30,11 @@ from engine.game import Game
 
 MAX_NODE_ITERATIONS = 2000
 
+# Values held per solve: clock positions x phases x states x parties x grid.
+# About 30 million doubles (240 MB) per copy keeps a score, which holds a few
+# copies, within a few GiB.
+MAX_VALUES = 30_000_000
+
 
 @dataclass
 class Columns:
@@ -47,6 +52,7 @@ class Solver:
                  renegotiation: "Solver | None" = None):
         self.game = game
         self.core = DynamicSolver(game, strategic)
+        _check_size(self.core, game.settings.grid)
         # A solver for a subset of strategic parties takes the outcome of
         # renegotiation at expiry from the joint solve: what happens after the
         # term is the joint equilibrium, whoever is being asked now.
@@ -273,6 +279,17 @@ class Solver:
                 f"the equilibrium values at strictness {gammas.tolist()} did not converge "
                 f"(residual {stats.residual:.3g}){reason}; the result would not be reliable, "
                 "so none is given")
+
+
+def _check_size(core: DynamicSolver, grid: int) -> None:
+    """Raise a clear error before a model too large for memory is solved."""
+    size = core.clock.size * core.phases.size * core.n_states * core.n * grid
+    if size > MAX_VALUES:
+        raise SolverError(
+            f"the model is too large to solve: {core.clock.size} clock positions x "
+            f"{core.phases.size} provision phases x {core.n_states} states x {core.n} parties x "
+            f"{grid} strictness values = {size:,} values (limit {MAX_VALUES:,}); use a coarser "
+            "`period`, shorter durations or a smaller `model.grid`")
 
 
 def _offer(offered: np.ndarray, no_treaty: np.ndarray, target: np.ndarray) -> np.ndarray:
