@@ -16,7 +16,6 @@ run down several times.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import importlib.util
 import math
 import resource

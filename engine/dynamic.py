@@ -36,7 +36,7 @@ import numpy as np
 from engine.bargaining import bargaining_objective, bargaining_weights
 from engine.clock import NO_NEXT, Clock, build_clock
 from engine.game import Game
-from engine.phases import EXIT, NO_ESCAPE, NORMAL, NOTICE, SUSPENDED, PhaseTable, build_phase_table
+from engine.phases import EXIT, NO_ESCAPE, NOTICE, SUSPENDED, PhaseTable, build_phase_table
 
 COMPLY = 0
 NOTICE_CODE = 1
@@ -50,7 +50,7 @@ CYCLE_RETURNS = 20
 SANDWICH_TOLERANCE = 1e-6
 
 # Equilibrium checks accept a deviation gain this small as a tie, so that an
-# incentive constraint that holds with equality counts as satisfied.
+# incentive constraint met with equality counts as satisfied.
 TIE_TOLERANCE = 1e-10
 
 
@@ -65,7 +65,7 @@ class Chain:
 
 @dataclass
 class Policy:
-    """What the selected equilibrium does at every clock position.
+    """Actions of the selected equilibrium at every clock position.
 
     ``codes[k]`` has shape (column, phase, state).  ``amend[k]`` maps each
     column to the base column adopted at a review node (-1: status quo).
@@ -235,7 +235,7 @@ class DynamicSolver:
         )
 
     def _deviation_table(self, candidates, chain: Chain):
-        """Which legal switches and which breach value each party has from each candidate.
+        """Tabulate each party's legal switches and breach value from each candidate.
 
         Returns ``switches`` (candidate, party, candidate) marking the candidates a
         party reaches by changing only its own action, and ``breach``
@@ -277,7 +277,7 @@ class DynamicSolver:
               fixed: np.ndarray | None):
         """Values and profile codes at one clock position.
 
-        ``cont`` holds each party's expected value of every next phase (the
+        ``cont`` contains each party's expected value of every next phase (the
         last slot is the end of the treaty).  With ``fixed`` the profile codes
         are given and only evaluated.
         """
@@ -295,7 +295,6 @@ class DynamicSolver:
         codes = np.full((columns, phases.size, states), BREAKDOWN, dtype=np.int8)
         no_treaty = np.broadcast_to(chain.no_treaty[:, None, None, :], (n, columns, 1, states))
         bound_breach = self._bound_breach(chain)[:, None, None, :]
-        strategic = self.strategic[:, None, None, None]
         slack = np.zeros((n, columns, states))
 
         # Normal phases: everyone bound, legal actions available.
@@ -427,7 +426,7 @@ class DynamicSolver:
     def _amend(self, values: np.ndarray, targets: np.ndarray, fixed: np.ndarray | None):
         """Apply the amendment node at a review position.
 
-        ``targets`` holds the values of the base columns at this position.
+        ``targets`` contains the values of the base columns at this position.
         Amendment needs every party to gain after paying the amendment cost;
         among the amendments all accept, the bargaining rule picks one.
         """

@@ -38,7 +38,7 @@ def exact_cyclic_values(core: DynamicSolver, z: np.ndarray, chain: Chain, policy
     state_ids = np.arange(states)[None, :].repeat(columns, axis=0)
 
     rewards = np.zeros((n,) + shape)
-    entry_rows, entry_cols, entry_states, entry_from = [], [], [], []
+    entry_rows, entry_cols, entry_states = [], [], []
     suspension = {}
     if core.rules.escape is not None:
         suspension = {j: core._suspension_stage(j, z) for j in range(n)}

@@ -24,7 +24,6 @@ import numpy as np
 
 from engine.bargaining import bargaining_objective
 from engine.dynamic import BREAKDOWN, COMPLY
-from engine.errors import SolverError
 from engine.game import Game
 from engine.solve import Columns, Solver, combine_policies
 from engine.survival import propagate
@@ -104,7 +103,7 @@ class Score:
 
 
 class _Feasibility:
-    """Which strictness values satisfy the agreement conditions for one solver."""
+    """Agreement test of one solver: the strictness values that meet its conditions."""
 
     def __init__(self, solver: Solver, considered: np.ndarray, negotiation: np.ndarray):
         self.solver = solver
@@ -217,7 +216,7 @@ def _best_terms(feasibility: _Feasibility, zone_list, weights, rule) -> tuple[fl
 
 
 def _binding(solver: Solver, columns: Columns, party: int, margin: float, states) -> dict:
-    """The tightest constraint of ``party`` at the first period of the treaty."""
+    """Return the tightest constraint of ``party`` in the first period of the treaty."""
     start_phase = solver.core.phases.start
     codes = columns.own.policy.codes[0][0, start_phase, :]
     slack = columns.own.slack[party, 0, :]

@@ -51,7 +51,7 @@ import numpy as np
 from engine.clock import NO_NEXT
 from engine.dynamic import BREAKDOWN, COMPLY, NOTICE_CODE
 from engine.game import Game
-from engine.phases import EXIT, NORMAL, SUSPENDED
+from engine.phases import EXIT, SUSPENDED
 from engine.score import Score
 from engine.solve import Solver, combine_policies
 

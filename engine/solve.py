@@ -31,7 +31,7 @@ from engine.game import Game
 MAX_NODE_ITERATIONS = 2000
 
 # Values held per solve: clock positions x phases x states x parties x grid.
-# About 30 million doubles (240 MB) per copy keeps a score, which holds a few
+# About 30 million doubles (240 MB) per copy keeps a score, which stores a few
 # copies, within a few GiB.
 MAX_VALUES = 30_000_000
 
@@ -54,8 +54,8 @@ class Solver:
         self.core = DynamicSolver(game, strategic)
         _check_size(self.core, game.settings.grid)
         # A solver for a subset of strategic parties takes the outcome of
-        # renegotiation at expiry from the joint solve: what happens after the
-        # term is the joint equilibrium, whoever is being asked now.
+        # renegotiation at expiry from the joint solve, because what happens
+        # after the term is the joint equilibrium for every party.
         self.renegotiation = renegotiation
         self.grid = np.linspace(0.0, 1.0, game.settings.grid)
         self.stats: SolveStats | None = None
@@ -307,7 +307,7 @@ def _interpolated_outcome(gains, feasible, objective, weights, rule) -> NodeOutc
     Terms between grid points ``k`` and ``k + 1`` are valued as the mix
     ``w V(k) + (1 - w) V(k + 1)``, which is the lottery that plays ``k`` with
     probability ``w``.  Within a cell the Nash objective is concave in ``w``,
-    so golden-section search finds its maximum; this keeps the node value a
+    so golden-section search finds its maximum. This keeps the node value a
     continuous function of the continuation values, which the fixed point
     iteration needs.
     """

@@ -18,7 +18,7 @@ import numpy as np
 
 from engine.clock import NO_NEXT
 from engine.dynamic import BREAKDOWN, COMPLY, NOTICE_CODE, DynamicSolver, NodeOutcome, Policy
-from engine.phases import EXIT, NORMAL, NOTICE, SUSPENDED
+from engine.phases import EXIT, NORMAL, SUSPENDED
 
 # Mass below this is treated as gone; it keeps long propagations cheap.
 NEGLIGIBLE = 1e-13
