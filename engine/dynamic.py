@@ -45,9 +45,11 @@ BREAKDOWN = -1
 # A policy seen again this many times after changing counts as a cycle.
 CYCLE_RETURNS = 20
 
-# Exact policy values replace the descending iterate once they agree with it
-# to this relative accuracy.
-SANDWICH_TOLERANCE = 1e-6
+CYCLE_SETTLED = (
+    "the selection cycled at some terms; there the engine dropped, round by round, the "
+    "choices that failed their incentive constraints by the most until every choice held, "
+    "so the result is an equilibrium but not always the one with the largest weighted "
+    "joint value")
 
 # Equilibrium checks accept a deviation gain this small as a tie, so that an
 # incentive constraint met with equality counts as satisfied.
@@ -274,12 +276,13 @@ class DynamicSolver:
     # --------------------------------------------------------------- one period
 
     def _step(self, position: int, cont: np.ndarray, z: np.ndarray, chain: Chain,
-              fixed: np.ndarray | None):
+              fixed: np.ndarray | None, settle: "Settling | None" = None):
         """Values and profile codes at one clock position.
 
         ``cont`` contains each party's expected value of every next phase (the
         last slot is the end of the treaty).  With ``fixed`` the profile codes
-        are given and only evaluated.
+        are given and only evaluated.  With ``settle`` each previous choice is
+        kept while it is still an equilibrium (see ``Settling``).
         """
         n = self.n
         phases = self.phases
@@ -358,11 +361,19 @@ class DynamicSolver:
 
             # Largest weighted joint value; within a tie, the earliest candidate,
             # which has fewer exits and escapes.
+            if settle is not None:
+                # How far each candidate misses its worst incentive constraint.
+                shortfall = np.where(self.strategic[None, :, None, None, None], -gap, -np.inf).max(axis=1)
+                shortfall = np.where(available[:, None], shortfall, np.inf)
+                equilibrium, kept = settle.restrict(position, equilibrium, shortfall, candidate_codes,
+                                                    normal)
             score = np.where(equilibrium, np.tensordot(self.select_weights, stacked, axes=(0, 1)),
                              -np.inf)
             best = score.max(axis=0)
             near = equilibrium & (score >= best - TIE_TOLERANCE * (1.0 + np.abs(best)))
             index = np.where(near.any(axis=0), np.argmax(near, axis=0), -1)
+            if settle is not None:
+                index = np.where(kept >= -1, kept, index)
         else:
             chosen = fixed[:, normal, :]
             lookup = np.full(256, -1, dtype=np.int64)
@@ -393,6 +404,13 @@ class DynamicSolver:
                         gap = run_values[party] - partner_breach_values[party][None, None, :]
                         holds &= gap >= -TIE_TOLERANCE * (1.0 + np.abs(run_values[party]))
                     run_codes = np.where(holds, COMPLY, BREAKDOWN).astype(np.int8)
+                    if settle is not None:
+                        shortfall = np.full(run_codes.shape, -np.inf)
+                        for party in range(n):
+                            if party != j and self.strategic[party]:
+                                shortfall = np.maximum(
+                                    shortfall, partner_breach_values[party][None, None, :] - run_values[party])
+                        run_codes = settle.run_on(position, these, run_codes, shortfall)
                 else:
                     run_codes = fixed[:, these, :]
                 values[:, :, these, :] = np.where(
@@ -412,6 +430,12 @@ class DynamicSolver:
                     gap = run_values[party] - bound_breach[party]
                     holds &= gap >= -TIE_TOLERANCE * (1.0 + np.abs(run_values[party]))
                 run_codes = np.where(holds, COMPLY, BREAKDOWN).astype(np.int8)
+                if settle is not None:
+                    shortfall = np.full(run_codes.shape, -np.inf)
+                    for party in range(n):
+                        if self.strategic[party]:
+                            shortfall = np.maximum(shortfall, bound_breach[party] - run_values[party])
+                    run_codes = settle.run_on(position, notice, run_codes, shortfall)
             else:
                 run_codes = fixed[:, notice, :]
             values[:, :, notice, :] = np.where(
@@ -567,25 +591,63 @@ class DynamicSolver:
             bonus = escape.cost / (self.n - 1)
         return (best + bonus) / (1.0 - self.delta), scale
 
-    def _polish(self, z, chain, policy, base, stored, codes, sweep, scale):
-        """Replace the iterate by the exact values of its policy when both agree.
+    def _polish(self, z, chain, policy, base, stored, codes, sweep):
+        """Replace the iterate by the exact values of its policy when they are a fixed point.
 
-        Returns the new values and their residual, or None when the exact
-        values are too far from the iterate or select another policy.
+        The exact values are kept when one more sweep from them selects the
+        same policy again: they then solve the Bellman equation with the
+        selection, so they are an equilibrium's values.  For a rigid treaty in
+        which breakdown never raises a value, the iterate stays above the most
+        cooperative fixed point, its policy cooperates wherever that fixed
+        point does, and a policy that passes this test is that fixed point's
+        own.  Returns the new values and their residual, or None.
         """
         from engine.policy_values import exact_cyclic_values
 
         exact = exact_cyclic_values(self, z, chain, policy, base)
         if exact is None:
             return None
-        gap = max(float(np.max(np.abs(a - b))) for a, b in zip(stored, exact))
-        if gap > SANDWICH_TOLERANCE * scale:
-            return None
         checked, checked_codes, change = sweep(exact)
         if not all(np.array_equal(a, b) for a, b in zip(checked_codes, codes)):
             return None
         codes[:] = checked_codes
         return checked, change
+
+    def _settle(self, z, chain, policy, base, codes, sweep):
+        """Leave a cycle of the selection by dropping the worst failing choices, one round at a time.
+
+        Each round values the current policy exactly and checks every choice
+        under those values.  If all hold, the policy is an equilibrium at every
+        augmented state under its own exact values, and the rounds stop.
+        Otherwise, in each strictness column, the choices that miss their
+        incentive constraint by the most are dropped for good at their
+        augmented states.  The best remaining equilibrium is selected there
+        and where the policy had breakdown, and the other choices are kept.  Dropping only the worst keeps a choice that fails merely because
+        of a worse one elsewhere.  Each round drops at least one choice per
+        failing column, so the rounds end.  Returns the values, their residual
+        and the number of rounds, or None when the game is too large for exact
+        evaluation.
+        """
+        from engine.policy_values import exact_cyclic_values
+
+        settle = Settling([np.array(entry) for entry in codes])
+        # Each augmented state can drop each candidate once and reselect after each drop.
+        bound = sum(entry.size for entry in codes) * (4 + 4 * self.n)
+        for rounds in range(1, bound + 1):
+            exact = exact_cyclic_values(self, z, chain, policy, base)
+            if exact is None:
+                return None
+
+            settle.start_audit()
+            checked, _, change = sweep(exact, settle)
+            if not settle.failing():
+                return checked, change, rounds
+
+            settle.start_apply()
+            _, new_codes, _ = sweep(exact, settle)
+            codes[:] = new_codes
+            settle.previous = [np.array(entry) for entry in new_codes]
+        return None
 
     def _cyclic_pass(self, gammas, chain, base, fixed, keep_values, reviews):
         clock = self.clock
@@ -597,9 +659,11 @@ class DynamicSolver:
         # Start from an upper bound of every value so that iteration descends to
         # the most cooperative fixed point.
         # NOTE: the descent is monotone only while breakdown never raises a
-        # party's value.  Where a party's regime value is below its defection
-        # value in some state, the iteration can cycle (reported as such) or
-        # settle on another equilibrium than the most cooperative one.
+        # party's value and legal actions do not compete.  Otherwise the
+        # iteration can settle on another equilibrium than the most
+        # cooperative one, or cycle.  ``_settle`` leaves a cycle with an
+        # equilibrium that need not have the largest weighted joint value, and
+        # the solve adds a message that reports it.
         upper, scale = self.value_bounds(z)
         stored = [np.broadcast_to(upper[:, None, None, None],
                                   (n, columns, self.phases.size, states)).copy()
@@ -613,13 +677,13 @@ class DynamicSolver:
         iterations = 0
         converged = False
         stable_codes = 0
-        wait = 3
+        wait = 1
         previous_codes = None
         seen_policies: set[int] = set()
         returns = 0
         messages: list[str] = []
 
-        def sweep(current):
+        def sweep(current, settle=None):
             """Run one Gauss-Seidel sweep backwards over the clock, leaving ``current`` unchanged."""
             nonlocal slack
             updated = list(current)
@@ -629,7 +693,8 @@ class DynamicSolver:
                 following = updated[clock.next[position]]
                 cont = self._with_exit(self._expect(following, chain), chain)
                 values, step_codes, step_slack = self._step(
-                    position, cont, z, chain, None if fixed is None else fixed.codes[position])
+                    position, cont, z, chain, None if fixed is None else fixed.codes[position],
+                    settle)
                 if clock.review[position] and reviews is not None:
                     values = self._review(position, values, base, fixed, reviews, policy, play)
                 if position == 0:
@@ -656,9 +721,16 @@ class DynamicSolver:
                 if digest in seen_policies:
                     returns += 1
                     if returns >= CYCLE_RETURNS:
-                        messages.append(
-                            "the selected policy cycles instead of settling, so the game has no "
-                            "stationary equilibrium of the kind the engine computes at these terms")
+                        settled = self._settle(z, chain, policy, base, codes, sweep)
+                        if settled is None:
+                            messages.append(
+                                "the selected policy cycles instead of settling, and keeping the "
+                                "choices that stay equilibria did not settle it either, so no "
+                                "result is given at these terms")
+                        else:
+                            stored, residual, rounds = settled
+                            converged = True
+                            messages.append(CYCLE_SETTLED)
                         break
                 seen_policies.add(digest)
             previous_codes = snapshot
@@ -666,18 +738,18 @@ class DynamicSolver:
             # The distance to the fixed point is at most residual / (1 - delta).
             if residual <= self.tolerance * scale * (1.0 - float(np.max(self.delta))):
                 converged = True
-                polished = self._polish(z, chain, policy, base, stored, codes, sweep, scale)
+                polished = self._polish(z, chain, policy, base, stored, codes, sweep)
                 if polished is not None:
                     stored, residual = polished
                 break
 
-            # Once the policy has settled, evaluate it exactly.  The exact values
-            # are kept only when they agree with the iterate and select the same
-            # policy again (see ``_polish``).
+            # Once the policy has stopped changing, evaluate it exactly.  The
+            # exact values are kept only when they select the same policy again
+            # (see ``_polish``).
             if stable_codes >= wait:
                 stable_codes = 0
                 wait = min(wait * 2, 64)
-                polished = self._polish(z, chain, policy, base, stored, codes, sweep, scale)
+                polished = self._polish(z, chain, policy, base, stored, codes, sweep)
                 if polished is not None:
                     stored, residual = polished
                     converged = True
@@ -689,6 +761,91 @@ class DynamicSolver:
         result = PassResult(start_values=start_values, values=stored, policy=policy, slack=slack,
                             play=play)
         return result, stats
+
+
+class Settling:
+    """Bookkeeping for leaving a cycle of the selection (see ``DynamicSolver._settle``).
+
+    A round has two sweeps over the same exact values.  The audit sweep keeps
+    every previous choice and records by how much each misses its incentive
+    constraint.  The apply sweep drops, per strictness column, the choices
+    that miss it by the most, selects again there and where the previous
+    choice was breakdown, and keeps everything else.
+
+    ``previous[k]`` holds the profile codes at clock position ``k`` from the
+    last round.  ``allowed[k]`` marks the candidates not yet dropped at each
+    augmented state of a normal phase.  ``dropped[k]`` marks the augmented
+    states of suspended and notice phases where running on has been dropped.
+    """
+
+    def __init__(self, previous: list[np.ndarray]):
+        self.previous = previous
+        self.allowed: dict[int, np.ndarray] = {}
+        self.dropped: dict[int, np.ndarray] = {}
+        self.auditing = True
+        self.misses: dict[tuple[int, str], np.ndarray] = {}
+        self.worst: np.ndarray | None = None
+
+    def start_audit(self) -> None:
+        self.auditing = True
+        self.misses = {}
+
+    def failing(self) -> bool:
+        """Return True when the audit found a choice that is not an equilibrium."""
+        return any(np.isfinite(miss).any() for miss in self.misses.values())
+
+    def start_apply(self) -> None:
+        """Find, per column, the largest miss recorded by the audit."""
+        self.auditing = False
+        columns = self.previous[0].shape[0]
+        worst = np.full(columns, -np.inf)
+        for miss in self.misses.values():
+            worst = np.maximum(worst, miss.reshape(columns, -1).max(axis=1))
+        self.worst = worst
+
+    def _is_worst(self, miss: np.ndarray) -> np.ndarray:
+        worst = self.worst.reshape((-1,) + (1,) * (miss.ndim - 1))
+        return np.isfinite(miss) & (miss >= worst - TIE_TOLERANCE * (1.0 + np.abs(worst)))
+
+    def restrict(self, position: int, equilibrium: np.ndarray, shortfall: np.ndarray,
+                 candidate_codes: np.ndarray, normal: np.ndarray):
+        """Return the allowed equilibria and the choice to keep in the normal phases.
+
+        ``kept`` contains the candidate index to keep, -1 to keep breakdown,
+        or -2 where the choice is made again.
+        """
+        previous = self.previous[position][:, normal, :].astype(np.int64)
+        lookup = np.full(256, -1, dtype=np.int64)
+        lookup[candidate_codes.astype(np.int64) % 256] = np.arange(len(candidate_codes))
+        index = np.where(previous == BREAKDOWN, -1, lookup[previous % 256])
+        picked = np.maximum(index, 0)[None]
+        allowed = self.allowed.setdefault(position, np.ones(equilibrium.shape, dtype=bool))
+
+        still = np.take_along_axis(equilibrium, picked, axis=0)[0]
+        miss = np.where((index >= 0) & ~still, np.take_along_axis(shortfall, picked, axis=0)[0], -np.inf)
+        if self.auditing:
+            self.misses[(position, "normal")] = miss
+            return equilibrium & allowed, index
+
+        drop = (index >= 0) & self._is_worst(miss)
+        np.put_along_axis(allowed, picked, np.take_along_axis(allowed, picked, axis=0) & ~drop[None],
+                          axis=0)
+        kept = np.where(drop | (index < 0), -2, index)
+        return equilibrium & allowed, kept
+
+    def run_on(self, position: int, phases: np.ndarray, run_codes: np.ndarray,
+               shortfall: np.ndarray) -> np.ndarray:
+        """Return the codes of suspended or notice phases: kept, dropped or selected again."""
+        previous = self.previous[position][:, phases, :]
+        dropped = self.dropped.setdefault(position, np.zeros(self.previous[position].shape, dtype=bool))
+        miss = np.where((previous == COMPLY) & (run_codes == BREAKDOWN), shortfall, -np.inf)
+        if self.auditing:
+            self.misses[(position, f"run{phases[0]}")] = miss
+            return previous.astype(np.int8)
+
+        dropped[:, phases, :] |= self._is_worst(miss)
+        chosen = np.where(previous == COMPLY, COMPLY, run_codes)
+        return np.where(dropped[:, phases, :], BREAKDOWN, chosen).astype(np.int8)
 
 
 def _segment_values(stored, clock, keep_values):

@@ -72,14 +72,14 @@ def exact_cyclic_values(core: DynamicSolver, z: np.ndarray, chain: Chain, policy
                     constant = moved
 
             rewards[:, :, position, phase, :] = reward
-            live = (target_phase >= 0) & ~constant
-            if not live.any():
-                continue
+            # A row whose treaty ends after this period earns the no-treaty
+            # continuation as a constant; only rows with a successor phase
+            # enter the matrix.
             exit_rows = (target_phase == EXIT) & ~constant
             if exit_rows.any():
                 rewards[:, :, position, phase, :] += np.where(
                     exit_rows[None], core.delta[:, None, None] * chain.expected_no_treaty[:, None, :], 0.0)
-            live &= target_phase != EXIT
+            live = (target_phase >= 0) & ~constant
             if not live.any():
                 continue
             entry_rows.append(row_index[:, position, phase, :][live])

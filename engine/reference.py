@@ -497,6 +497,68 @@ def is_equilibrium(prim: Primitives, aug: Augmented, candidates, kind: str, acto
     return True
 
 
+# ------------------------------------------------------------ policy check
+
+
+def policy_values(game: Game, gamma: float, codes, strategic=None, tolerance: float = 1e-13):
+    """Value a given stationary policy by plain iteration of its own Bellman equation.
+
+    ``codes`` maps ``(position, phase, s)`` (phase keys as in ``Augmented``)
+    to a profile code.  A fixed policy makes the Bellman equation a
+    contraction, so iteration from the no-treaty values converges.  Returns
+    ``(values, ok)``: ``values[i][key]`` is party ``i``'s value and ``ok[key]``
+    whether the chosen profile is an equilibrium there, checked against every
+    strategic party's breach and legal switches.  Breakdown is always an
+    equilibrium.
+    """
+    prim = Primitives(game, strategic)
+    aug = Augmented(game)
+    n, states = prim.n, prim.states
+    z = [interpolate(prim.curves[i], float(gamma)) for i in range(n)]
+    keys = [(k, phase, s) for k in range(aug.positions) for phase in aug.phases for s in range(states)]
+
+    def chosen(values, key):
+        position, phase, s = key
+        code = codes[key]
+        if code == BREAKDOWN:
+            return [prim.no_treaty[i][s] for i in range(n)], True
+        if phase[0] == "suspended":
+            invoker = phase[1]
+            after = aug.after_comply(phase)
+            payoff = [suspension_stage(prim, aug, z, invoker, i, s)
+                      + prim.delta[i] * continuation(prim, values, i, position, after, s, aug)
+                      for i in range(n)]
+            ok = all(holds(payoff[i], partner_breach(prim, aug, i, s))
+                     for i in range(n) if i != invoker and prim.strategic[i])
+            return payoff, ok
+        if phase[0] == "notice":
+            after = aug.after_comply(phase)
+            payoff = [z[i] + prim.delta[i] * continuation(prim, values, i, position, after, s, aug)
+                      for i in range(n)]
+            ok = all(holds(payoff[i], prim.bound_breach(i, s)) for i in range(n) if prim.strategic[i])
+            return payoff, ok
+        candidates = normal_candidates(prim, aug, z, values, position, phase, s)
+        for candidate_code, kind, actor, payoff in candidates:
+            if candidate_code == code:
+                return payoff, is_equilibrium(prim, aug, candidates, kind, actor, payoff, s)
+        raise ValueError(f"profile code {code} is not available at {key}")
+
+    values = [{key: prim.no_treaty[i][key[2]] for key in keys} for i in range(n)]
+    delta_max = max(prim.delta)
+    scale = 1.0 + max(abs(v) for row in values for v in row.values())
+    for _ in range(MAX_SWEEPS):
+        updated = [dict() for _ in range(n)]
+        for key in keys:
+            payoff, _ = chosen(values, key)
+            for i in range(n):
+                updated[i][key] = payoff[i]
+        residual = max(abs(updated[i][key] - values[i][key]) for i in range(n) for key in keys)
+        values = updated
+        if residual * delta_max / (1.0 - delta_max) <= tolerance * scale:
+            return values, {key: chosen(values, key)[1] for key in keys}
+    raise RuntimeError(f"the values of the given policy did not converge in {MAX_SWEEPS} sweeps")
+
+
 # -------------------------------------------------------------------- entry
 
 

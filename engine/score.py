@@ -322,7 +322,9 @@ def score_game(game: Game) -> Score:
 
     streams, nodes, survival, lifetime = _outlook(joint, evaluated_columns, warnings)
     stats = joint.stats
-    warnings.extend(stats.messages)
+    for note in joint.notes + [note for check in alone_solvers for note in check.solver.notes]:
+        if note not in warnings:
+            warnings.append(note)
     settings = {
         "period_years": game.period_years,
         "bargaining": rule,

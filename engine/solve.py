@@ -62,6 +62,8 @@ class Solver:
         self.node_own: NodeOutcome | None = None
         self.node_declared: NodeOutcome | None = None
         self.base: Columns | None = None
+        # Messages from every pass, the grid solve and the extra columns.
+        self.notes: list[str] = []
 
     @property
     def keep_all(self) -> bool:
@@ -130,6 +132,7 @@ class Solver:
         own, declared, stats = self._solve_once(self.reviews)
 
         self.stats = stats
+        self._note(stats)
         if not stats.converged:
             reason = f"; {stats.messages[-1]}" if stats.messages else ""
             raise SolverError(
@@ -271,8 +274,13 @@ class Solver:
         self._check(stats, gammas)
         return Columns(gammas=gammas, own=own, declared=declared)
 
-    @staticmethod
-    def _check(stats: SolveStats | None, gammas: np.ndarray) -> None:
+    def _note(self, stats: SolveStats | None) -> None:
+        for message in [] if stats is None else stats.messages:
+            if message not in self.notes:
+                self.notes.append(message)
+
+    def _check(self, stats: SolveStats | None, gammas: np.ndarray) -> None:
+        self._note(stats)
         if stats is not None and not stats.converged:
             reason = f"; {stats.messages[-1]}" if stats.messages else ""
             raise SolverError(

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.game import Game, Party, Rules, Settings
+from engine.game import (
+    DurationRules,
+    EscapeRules,
+    Game,
+    Party,
+    ReviewRules,
+    Rules,
+    Settings,
+    WithdrawalRules,
+)
 
 
 def linear_points(at_zero: float, at_one: float) -> np.ndarray:
@@ -85,3 +94,63 @@ def opposed_pair(
         make_party("B", discount_b, defection_b, transition, linear_points(1.0, 0.0), breach_cost),
     ]
     return make_game(parties, transition, start=start, rules=rules, settings=settings, states=states)
+
+
+def random_game(seed: int, rules_kind: str | None = None, rigid_party_count: int | None = None):
+    """Build a small game, with one provision of ``rules_kind`` when given."""
+    rng = np.random.default_rng(seed)
+    n_parties = rigid_party_count or int(rng.integers(2, 4))
+    n_states = int(rng.integers(1, 4))
+    transition = rng.dirichlet(np.ones(n_states), size=n_states)
+
+    parties = []
+    for index in range(n_parties):
+        # The first party gains from strictness and the second loses, so the
+        # parties pull in opposite directions; later parties are random.
+        ends = np.sort(rng.uniform(0.2, 1.0, size=2))
+        if index == 1 or (index > 1 and rng.random() < 0.5):
+            ends = ends[::-1]
+        parties.append(make_party(
+            f"P{index}",
+            float(rng.uniform(0.5, 0.95)),
+            rng.uniform(0.02, 0.3, size=n_states),
+            transition,
+            linear_points(*ends),
+            breach_cost=float(rng.choice([0.0, rng.uniform(0.0, 0.3)])),
+        ))
+
+    rules = Rules() if rules_kind is None else random_rules(rng, rules_kind, n_parties, n_states)
+    return make_game(parties, transition, start=int(rng.integers(n_states)), rules=rules,
+                     settings=Settings(grid=41, max_iterations=3000))
+
+
+def random_rules(rng, kind: str, n_parties: int, n_states: int) -> Rules:
+    if kind == "duration":
+        return Rules(duration=DurationRules(
+            term=int(rng.integers(2, 6)),
+            renegotiation_cost=float(rng.uniform(0.0, 0.5)),
+            delay=int(rng.integers(0, 2)),
+            extension_length=int(rng.integers(0, 3)),
+            extension_max=int(rng.integers(0, 2)),
+        ))
+    if kind == "withdrawal":
+        return Rules(withdrawal=WithdrawalRules(
+            notice=int(rng.integers(0, 3)),
+            cost=float(rng.uniform(0.0, 0.5)),
+            earliest=int(rng.integers(0, 3)),
+        ))
+    if kind == "escape":
+        max_uses = rng.choice([None, 1, 2])
+        return Rules(escape=EscapeRules(
+            trigger=rng.random((n_parties, n_states)) < 0.6,
+            suspension=int(rng.integers(1, 3)),
+            cost=float(rng.uniform(0.0, 0.5)),
+            cost_type=str(rng.choice(["deadweight", "transfer"])),
+            cooldown=int(rng.integers(0, 2)),
+            max_uses=None if max_uses is None else int(max_uses),
+            partner_response=str(rng.choice(["comply", "rebalance"])),
+        ))
+    if kind == "review":
+        return Rules(review=ReviewRules(every=int(rng.integers(2, 4)),
+                                        amendment_cost=float(rng.uniform(0.0, 0.3))))
+    raise ValueError(f"unknown provision kind {kind!r}")

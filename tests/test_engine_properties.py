@@ -14,9 +14,9 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from engine.errors import SolverError
-from engine.game import DurationRules, EscapeRules, ReviewRules, Rules, Settings, WithdrawalRules
+from engine.game import EscapeRules, Rules, WithdrawalRules
 from engine.score import score_game
-from helpers import linear_points, make_game, make_party
+from helpers import random_game
 
 ENDPOINT_ACCURACY = 1e-6
 TERMS_ACCURACY = 1e-5
@@ -27,69 +27,6 @@ seeds = st.integers(min_value=0, max_value=2**32 - 1)
 examples = settings(max_examples=25, deadline=None)
 # Games with a sunset clause or reviews take about a second each to score.
 slow_examples = settings(max_examples=8, deadline=None)
-
-ESCAPE_BUG = ("value iteration with an escape hatch can cycle between policies without "
-              "converging (seed 306: residual 3.44 after 20000 iterations)")
-
-
-def random_game(seed: int, rules_kind: str | None = None, rigid_party_count: int | None = None):
-    """Build a small game, with one provision of ``rules_kind`` when given."""
-    rng = np.random.default_rng(seed)
-    n_parties = rigid_party_count or int(rng.integers(2, 4))
-    n_states = int(rng.integers(1, 4))
-    transition = rng.dirichlet(np.ones(n_states), size=n_states)
-
-    parties = []
-    for index in range(n_parties):
-        # The first party gains from strictness and the second loses, so the
-        # parties pull in opposite directions; later parties are random.
-        ends = np.sort(rng.uniform(0.2, 1.0, size=2))
-        if index == 1 or (index > 1 and rng.random() < 0.5):
-            ends = ends[::-1]
-        parties.append(make_party(
-            f"P{index}",
-            float(rng.uniform(0.5, 0.95)),
-            rng.uniform(0.02, 0.3, size=n_states),
-            transition,
-            linear_points(*ends),
-            breach_cost=float(rng.choice([0.0, rng.uniform(0.0, 0.3)])),
-        ))
-
-    rules = Rules() if rules_kind is None else random_rules(rng, rules_kind, n_parties, n_states)
-    return make_game(parties, transition, start=int(rng.integers(n_states)), rules=rules,
-                     settings=Settings(grid=41, max_iterations=3000))
-
-
-def random_rules(rng, kind: str, n_parties: int, n_states: int) -> Rules:
-    if kind == "duration":
-        return Rules(duration=DurationRules(
-            term=int(rng.integers(2, 6)),
-            renegotiation_cost=float(rng.uniform(0.0, 0.5)),
-            delay=int(rng.integers(0, 2)),
-            extension_length=int(rng.integers(0, 3)),
-            extension_max=int(rng.integers(0, 2)),
-        ))
-    if kind == "withdrawal":
-        return Rules(withdrawal=WithdrawalRules(
-            notice=int(rng.integers(0, 3)),
-            cost=float(rng.uniform(0.0, 0.5)),
-            earliest=int(rng.integers(0, 3)),
-        ))
-    if kind == "escape":
-        max_uses = rng.choice([None, 1, 2])
-        return Rules(escape=EscapeRules(
-            trigger=rng.random((n_parties, n_states)) < 0.6,
-            suspension=int(rng.integers(1, 3)),
-            cost=float(rng.uniform(0.0, 0.5)),
-            cost_type=str(rng.choice(["deadweight", "transfer"])),
-            cooldown=int(rng.integers(0, 2)),
-            max_uses=None if max_uses is None else int(max_uses),
-            partner_response=str(rng.choice(["comply", "rebalance"])),
-        ))
-    if kind == "review":
-        return Rules(review=ReviewRules(every=int(rng.integers(2, 4)),
-                                        amendment_cost=float(rng.uniform(0.0, 0.3))))
-    raise ValueError(f"unknown provision kind {kind!r}")
 
 
 def assert_same_interval(found, expected, accuracy=ENDPOINT_ACCURACY):
@@ -128,12 +65,11 @@ def test_party_order_irrelevant(seed):
             assert new.value_with_treaty == pytest.approx(old.value_with_treaty, rel=1e-6, abs=1e-6)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "where a party's regime value is below its defection value in some state, value "
-    "iteration is not monotone and can settle on a different equilibrium when unreachable "
-    "provision phases are added (seed 1: values differ by 3e-5)"))
 @examples
 @given(seed=seeds, kind=st.sampled_from(["withdrawal", "escape"]))
+# This draw once differed in the terms by 2e-5, because the exact values of the
+# last notice period left out the no-treaty continuation.
+@example(seed=1, kind="withdrawal")
 def test_prohibitive_exit_cost_is_rigid(seed, kind):
     # At a cost of 1e6 no party ever gives notice or invokes the escape, because
     # every value in these games is below 1e2, so the result is the rigid treaty's.
@@ -206,16 +142,15 @@ def test_higher_defection_never_widens_accepted_set(seed, raise_by):
     assert after[1] <= before[1] + ENDPOINT_ACCURACY
 
 
-@pytest.mark.parametrize("kind", [
-    "duration",
-    "withdrawal",
-    pytest.param("escape", marks=pytest.mark.xfail(strict=True, raises=SolverError, reason=ESCAPE_BUG)),
-    "review",
-])
+@pytest.mark.parametrize("kind", PROVISION_KINDS)
 @slow_examples
 @given(seed=seeds)
 @example(seed=1)
 @example(seed=306)
+# With an escape hatch these draw games whose selection cycles before it settles.
+@example(seed=17)
+@example(seed=46)
+@example(seed=52)
 def test_solver_converges_with_provision(kind, seed):
     score = score_game(random_game(seed, kind))
 
