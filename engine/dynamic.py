@@ -178,10 +178,51 @@ class DynamicSolver:
         # again under that chain would reproduce the same numbers.
         self.beliefs_are_declared = bool(np.array_equal(own, declared))
 
+        # Deviation tables and breach values per chain, computed once.
+        self._tables: dict = {}
+        self._breach_values: dict = {}
+        self._index_phases()
+
         self.tolerance = game.settings.tolerance
         self.max_iterations = game.settings.max_iterations
 
     # ------------------------------------------------------------------ helpers
+
+    def _index_phases(self) -> None:
+        """Precompute the phase indices and successor slots that every period uses."""
+        phases = self.phases
+        exit_slot = phases.size
+
+        def slot(targets: np.ndarray) -> np.ndarray:
+            return np.where(targets == EXIT, exit_slot, targets)
+
+        self._normal = phases.normal_phases()
+        self._comply_slots = slot(phases.after_comply)
+        self._notice_slot = slot(np.array([phases.after_notice]))
+        self._notice_phases = np.flatnonzero(phases.kind == NOTICE)
+        suspended = np.flatnonzero(phases.kind == SUSPENDED)
+        self._suspended = [suspended[phases.invoker[suspended] == j] for j in range(self.n)]
+
+        self._escape_slots = {}
+        self._escape_available = {}
+        escape = self.rules.escape
+        if escape is not None:
+            for j in range(self.n):
+                targets = phases.after_escape[self._normal, j]
+                available = (targets != NO_ESCAPE)[:, None] & escape.trigger[j][None, :]
+                if self.strategic[j] and available.any():
+                    self._escape_slots[j] = slot(np.maximum(targets, 0))
+                    self._escape_available[j] = available
+        self._everywhere = np.ones((len(self._normal), self.n_states), dtype=bool)
+
+    def _breaches(self, chain: Chain) -> tuple[np.ndarray, np.ndarray | None]:
+        """Return the bound and the partner breach values under ``chain``, computed once."""
+        cached = self._breach_values.get(id(chain))
+        if cached is None:
+            partner = self._partner_breach(chain) if self.rules.escape is not None else None
+            cached = (self._bound_breach(chain), partner)
+            self._breach_values[id(chain)] = cached
+        return cached
 
     def regime_values(self, gammas: np.ndarray) -> np.ndarray:
         """Per-period regime value of each party at each column, shape (party, column)."""
@@ -239,11 +280,18 @@ class DynamicSolver:
     def _deviation_table(self, candidates, chain: Chain):
         """Tabulate each party's legal switches and breach value from each candidate.
 
-        Returns ``switches`` (candidate, party, candidate) marking the candidates a
-        party reaches by changing only its own action, and ``breach``
-        (candidate, party, state), the value of breaching instead (-inf where
-        the party is not bound, such as the suspended party itself).
+        Returns ``targets`` (candidate, party, 2), the indices of the candidates
+        a party reaches by changing only its own action (-1 where there is
+        none), and ``breach`` (candidate, party, state), the value of breaching
+        instead (-inf where the party is not bound, such as the suspended
+        party itself).  The table depends only on which candidates exist, so
+        it is computed once per candidate list and chain.
         """
+        key = (tuple((kind, actor) for _, actor, kind, _, _ in candidates), id(chain))
+        cached = self._tables.get(key)
+        if cached is not None:
+            return cached
+
         n = self.n
         count = len(candidates)
         lookup = {(kind, actor): index for index, (_, actor, kind, _, _) in enumerate(candidates)}
@@ -251,7 +299,7 @@ class DynamicSolver:
         partner = self._partner_breach(chain) if self.rules.escape is not None else None
         immediate_exit = self.rules.withdrawal is not None and self.rules.withdrawal.notice == 0
 
-        switches = np.zeros((count, n, count), dtype=bool)
+        targets = np.full((count, n, 2), -1, dtype=np.int64)
         breach = np.full((count, n, self.n_states), -np.inf)
         for index, (_, actor, kind, _, _) in enumerate(candidates):
             for party in range(n):
@@ -268,10 +316,11 @@ class DynamicSolver:
                 else:
                     breach[index, party] = partner[party]
                     moves = []
-                for move in moves:
-                    if move in lookup:
-                        switches[index, party, lookup[move]] = True
-        return switches, breach
+                reachable = [lookup[move] for move in moves if move in lookup]
+                targets[index, party, :len(reachable)] = reachable
+
+        self._tables[key] = (targets, breach)
+        return targets, breach
 
     # --------------------------------------------------------------- one period
 
@@ -289,55 +338,43 @@ class DynamicSolver:
         columns = z.shape[1]
         states = self.n_states
         delta = self.delta[:, None, None, None]
-        exit_slot = phases.size
-
-        def slot(targets: np.ndarray) -> np.ndarray:
-            return np.where(targets == EXIT, exit_slot, targets)
 
         values = np.empty((n, columns, phases.size, states))
         codes = np.full((columns, phases.size, states), BREAKDOWN, dtype=np.int8)
-        no_treaty = np.broadcast_to(chain.no_treaty[:, None, None, :], (n, columns, 1, states))
-        bound_breach = self._bound_breach(chain)[:, None, None, :]
+        no_treaty = chain.no_treaty[:, None, None, :]
+        bound, partner_breach_values = self._breaches(chain)
+        bound_breach = bound[:, None, None, :]
         slack = np.zeros((n, columns, states))
 
         # Normal phases: everyone bound, legal actions available.
-        normal = phases.normal_phases()
+        normal = self._normal
         z4 = z[:, :, None, None]
-        comply_values = z4 + delta * cont[:, :, slot(phases.after_comply[normal]), :]
+        comply_values = z4 + delta * cont[:, :, self._comply_slots[normal], :]
         shape = comply_values.shape
-        candidates = [(COMPLY, -1, "comply", comply_values, np.ones(shape[2:], dtype=bool))]
+        candidates = [(COMPLY, -1, "comply", comply_values, self._everywhere)]
 
         withdrawal = self.rules.withdrawal
         if withdrawal is not None and self.clock.notice_allowed[position]:
             if withdrawal.notice == 0:
                 common = np.broadcast_to(no_treaty, shape)
             else:
-                target = slot(np.array([phases.after_notice]))
-                common = z4 + delta * cont[:, :, target, :]
+                common = z4 + delta * cont[:, :, self._notice_slot, :]
             for j in range(n):
                 if not self.strategic[j]:
                     continue
                 notice_values = np.array(np.broadcast_to(common, shape))
                 notice_values[j] -= withdrawal.cost
-                candidates.append((NOTICE_CODE + j, j, "notice", notice_values,
-                                   np.ones(shape[2:], dtype=bool)))
+                candidates.append((NOTICE_CODE + j, j, "notice", notice_values, self._everywhere))
 
         escape = self.rules.escape
-        if escape is not None:
-            for j in range(n):
-                if not self.strategic[j]:
-                    continue
-                targets = phases.after_escape[normal, j]
-                available = (targets != NO_ESCAPE)[:, None] & escape.trigger[j][None, :]
-                if not available.any():
-                    continue
-                stage = self._suspension_stage(j, z)
-                escape_values = stage[:, :, None, :] + delta * cont[:, :, slot(np.maximum(targets, 0)), :]
-                escape_values[j] -= escape.cost
-                if escape.cost_type == "transfer":
-                    others = np.arange(n) != j
-                    escape_values[others] += escape.cost / (n - 1)
-                candidates.append((NOTICE_CODE + n + j, j, "escape", escape_values, available))
+        for j, escape_slots in self._escape_slots.items():
+            stage = self._suspension_stage(j, z)
+            escape_values = stage[:, :, None, :] + delta * cont[:, :, escape_slots, :]
+            escape_values[j] -= escape.cost
+            if escape.cost_type == "transfer":
+                others = np.arange(n) != j
+                escape_values[others] += escape.cost / (n - 1)
+            candidates.append((NOTICE_CODE + n + j, j, "escape", escape_values, self._escape_available[j]))
 
         count = len(candidates)
         stacked = np.stack([entry[3] for entry in candidates])
@@ -345,13 +382,18 @@ class DynamicSolver:
         candidate_codes = np.array([entry[0] for entry in candidates], dtype=np.int8)
 
         if fixed is None:
-            switches, breach = self._deviation_table(candidates, chain)
+            targets, breach = self._deviation_table(candidates, chain)
 
             # A party's best deviation from candidate c: a breach, or switching
             # to one of its own legal actions where that is available.
-            legal = np.where(available[:, None, None], stacked, -np.inf).swapaxes(0, 1)
-            switched = np.where(switches[:, :, :, None, None, None], legal[None], -np.inf).max(axis=2)
-            deviation = np.maximum(switched, breach[:, :, None, None, :])
+            deviation = np.broadcast_to(breach[:, :, None, None, :], stacked.shape)
+            if targets.max() >= 0:
+                # Slot ``count`` is a candidate that is never available.
+                legal = np.where(available[:, None, None], stacked, -np.inf).swapaxes(0, 1)
+                legal = np.concatenate([legal, np.full((n, 1) + legal.shape[2:], -np.inf)], axis=1)
+                parties = np.arange(n)[None, :, None]
+                switched = legal[parties, np.where(targets >= 0, targets, count)].max(axis=2)
+                deviation = np.maximum(switched, deviation)
             gap = stacked - deviation
             holds = gap >= -TIE_TOLERANCE * (1.0 + np.abs(stacked))
             holds |= ~self.strategic[None, :, None, None, None]
@@ -382,20 +424,15 @@ class DynamicSolver:
 
         chosen = np.where(index >= 0, candidate_codes[np.maximum(index, 0)], BREAKDOWN).astype(np.int8)
         picked = np.take_along_axis(stacked, np.maximum(index, 0)[None, None], axis=0)[0]
-        normal_values = np.where(index[None] >= 0, picked, np.broadcast_to(no_treaty, shape))
+        normal_values = np.where(index[None] >= 0, picked, no_treaty)
         values[:, :, normal, :] = normal_values
         codes[:, normal, :] = chosen
 
         # Suspended phases: the invoker acts unregulated, partners respond.
-        suspended = np.flatnonzero(phases.kind == SUSPENDED)
-        if suspended.size:
-            partner_breach_values = self._partner_breach(chain)
-            for j in range(n):
-                these = suspended[phases.invoker[suspended] == j]
-                if these.size == 0:
-                    continue
+        for j, these in enumerate(self._suspended):
+            if these.size:
                 stage = self._suspension_stage(j, z)
-                run_values = stage[:, :, None, :] + delta * cont[:, :, slot(phases.after_comply[these]), :]
+                run_values = stage[:, :, None, :] + delta * cont[:, :, self._comply_slots[these], :]
                 if fixed is None:
                     holds = np.ones(run_values.shape[1:], dtype=bool)
                     for party in range(n):
@@ -413,15 +450,13 @@ class DynamicSolver:
                         run_codes = settle.run_on(position, these, run_codes, shortfall)
                 else:
                     run_codes = fixed[:, these, :]
-                values[:, :, these, :] = np.where(
-                    run_codes[None] == COMPLY, run_values,
-                    np.broadcast_to(no_treaty, run_values.shape))
+                values[:, :, these, :] = np.where(run_codes[None] == COMPLY, run_values, no_treaty)
                 codes[:, these, :] = run_codes
 
         # Notice phases: everyone stays bound until the notice runs out.
-        notice = np.flatnonzero(phases.kind == NOTICE)
+        notice = self._notice_phases
         if notice.size:
-            run_values = z4 + delta * cont[:, :, slot(phases.after_comply[notice]), :]
+            run_values = z4 + delta * cont[:, :, self._comply_slots[notice], :]
             if fixed is None:
                 holds = np.ones(run_values.shape[1:], dtype=bool)
                 for party in range(n):
@@ -438,9 +473,7 @@ class DynamicSolver:
                     run_codes = settle.run_on(position, notice, run_codes, shortfall)
             else:
                 run_codes = fixed[:, notice, :]
-            values[:, :, notice, :] = np.where(
-                run_codes[None] == COMPLY, run_values,
-                np.broadcast_to(no_treaty, run_values.shape))
+            values[:, :, notice, :] = np.where(run_codes[None] == COMPLY, run_values, no_treaty)
             codes[:, notice, :] = run_codes
 
         return values, codes, slack

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.bargaining import bargaining_objective
+from engine.bargaining import bargaining_objective, best_mix
 from engine.dynamic import (
     COMPLY,
     Chain,
@@ -163,48 +163,17 @@ class Solver:
             return self._solve_sunset_given_nodes(reviews)
         upper, scale = core.value_bounds(core.regime_values(self.grid))
         node_value = np.repeat(upper[:, None], core.n_states, axis=1)
+        method = "backward induction over the term, fixed point in the renegotiation value"
 
         # Under beliefs: iterate the node value from above.
-        damping = 1.0
-        stalled = 0
-        previous_residual = np.inf
-        converged = False
-        iterations = 0
-        residual = np.inf
-        for iterations in range(1, MAX_NODE_ITERATIONS + 1):
-            own = core.run_pass(self.grid, core.own, node_value, keep_values=True, reviews=reviews)[0]
-            fresh = own.values[0][:, :, start_phase, :]
-            node = self._renegotiate(fresh, own.policy.codes[0][:, start_phase, :], core.own)
-            residual = float(np.max(np.abs(node.value - node_value)))
-            if residual <= core.tolerance * scale:
-                converged = True
-                node_value = node.value
-                break
-
-            # Damp only while the iteration overshoots, because a bargaining
-            # outcome that jumps between grid points can make it oscillate.
-            if residual >= previous_residual:
-                damping = max(damping * 0.5, 1e-4)
-            else:
-                damping = min(damping * 1.5, 1.0)
-            # At the smallest damping an oscillation that persists will not settle.
-            stalled = stalled + 1 if damping <= 1e-4 else 0
-            if stalled >= 100:
-                break
-            previous_residual = residual
-            node_value = node_value + damping * (node.value - node_value)
+        node_value, converged, iterations, residual = self._node_iteration(node_value, reviews, scale)
 
         own = core.run_pass(self.grid, core.own, node_value, keep_values=True, reviews=reviews)[0]
         fresh = own.values[0][:, :, start_phase, :]
         starts = own.policy.codes[0][:, start_phase, :]
         self.node_own = self._renegotiate(fresh, starts, core.own)
 
-        stats = SolveStats(
-            converged=converged,
-            iterations=iterations,
-            residual=residual,
-            method="backward induction over the term, fixed point in the renegotiation value",
-        )
+        stats = SolveStats(converged=converged, iterations=iterations, residual=residual, method=method)
         if core.beliefs_are_declared:
             self.node_declared = self.node_own
             return own, own, stats
@@ -230,6 +199,41 @@ class Solver:
                                          weight=self.node_own.weight)
         stats.converged = converged and declared_converged
         return own, declared, stats
+
+    def _node_iteration(self, node_value, reviews, scale):
+        """Iterate the renegotiation value from ``node_value`` until it settles.
+
+        Returns the value, whether it converged, the iterations and the last
+        residual.
+        """
+        core = self.core
+        start_phase = core.phases.start
+        damping = 1.0
+        stalled = 0
+        previous_residual = np.inf
+        residual = np.inf
+        iterations = 0
+        for iterations in range(1, MAX_NODE_ITERATIONS + 1):
+            own = core.run_pass(self.grid, core.own, node_value, keep_values=True, reviews=reviews)[0]
+            fresh = own.values[0][:, :, start_phase, :]
+            node = self._renegotiate(fresh, own.policy.codes[0][:, start_phase, :], core.own)
+            residual = float(np.max(np.abs(node.value - node_value)))
+            if residual <= core.tolerance * scale:
+                return node.value, True, iterations, residual
+
+            # Damp only while the iteration overshoots, because a bargaining
+            # outcome that jumps between grid points can make it oscillate.
+            if residual >= previous_residual:
+                damping = max(damping * 0.5, 1e-4)
+            else:
+                damping = min(damping * 1.5, 1.0)
+            # At the smallest damping an oscillation that persists will not settle.
+            stalled = stalled + 1 if damping <= 1e-4 else 0
+            if stalled >= 100:
+                break
+            previous_residual = residual
+            node_value = node_value + damping * (node.value - node_value)
+        return node_value, False, iterations, residual
 
     def _solve_sunset_given_nodes(self, reviews):
         joint = self.renegotiation
@@ -315,9 +319,9 @@ def _interpolated_outcome(gains, feasible, objective, weights, rule) -> NodeOutc
     Terms between grid points ``k`` and ``k + 1`` are valued as the mix
     ``w V(k) + (1 - w) V(k + 1)``, which is the lottery that plays ``k`` with
     probability ``w``.  Within a cell the Nash objective is concave in ``w``,
-    so golden-section search finds its maximum. This keeps the node value a
-    continuous function of the continuation values, which the fixed point
-    iteration needs.
+    and ``best_mix`` finds its peak to machine precision.  This keeps the node
+    value a continuous function of the continuation values, which the fixed
+    point iteration needs.
     """
     columns, states = objective.shape
     target = np.full(states, -1, dtype=np.int64)
@@ -332,34 +336,12 @@ def _interpolated_outcome(gains, feasible, objective, weights, rule) -> NodeOutc
         for left, right in ((best_column - 1, best_column), (best_column, best_column + 1)):
             if left < 0 or right >= columns or not (feasible[left, state] and feasible[right, state]):
                 continue
-            low, high = gains[:, right, state], gains[:, left, state]
-            mix, score = _golden_section(
-                lambda w: float(bargaining_objective((w * high + (1.0 - w) * low)[:, None],
-                                                     weights, rule)[0]))
+            mix, score = best_mix(gains[:, left, state], gains[:, right, state], weights, rule)
             if score > best_score:
                 best_score = score
                 choice = (left, right, mix)
         target[state], alternative[state], weight[state] = choice
     return NodeOutcome(target=target, value=None, alternative=alternative, weight=weight)
-
-
-def _golden_section(function, steps: int = 60) -> tuple[float, float]:
-    """Maximise a unimodal function on [0, 1]; return the argument and the value."""
-    ratio = (np.sqrt(5.0) - 1.0) / 2.0
-    low, high = 0.0, 1.0
-    first, second = high - ratio * (high - low), low + ratio * (high - low)
-    first_value, second_value = function(first), function(second)
-    for _ in range(steps):
-        if first_value < second_value:
-            low, first, first_value = first, second, second_value
-            second = low + ratio * (high - low)
-            second_value = function(second)
-        else:
-            high, second, second_value = second, first, first_value
-            first = high - ratio * (high - low)
-            first_value = function(first)
-    middle = 0.5 * (low + high)
-    return middle, function(middle)
 
 
 def combine_policies(first: Policy, second: Policy) -> Policy:

@@ -78,6 +78,15 @@ def propagate(core: DynamicSolver, z: np.ndarray, policy: Policy, node: NodeOutc
     if escape is not None:
         suspension_stage = {j: core._suspension_stage(j, z) for j in range(n)}
 
+    # Mass sits in few columns: the terms, the terms renegotiated at expiry and,
+    # with reviews, the amended terms.  Work is restricted to those columns, and
+    # ``following`` is a buffer that is kept at zero outside them.
+    node_columns = np.zeros(0, dtype=np.int64)
+    if node is not None:
+        node_columns = np.unique(np.concatenate([targets[targets >= 0] + 1 for targets, _ in node.lottery()]))
+    candidates = np.array([0], dtype=np.int64)
+    following = np.zeros_like(mass)
+
     for t in range(periods):
         result.without_treaty[:, t] = b @ outlook
         outlook = outlook @ transition
@@ -99,22 +108,32 @@ def propagate(core: DynamicSolver, z: np.ndarray, policy: Policy, node: NodeOutc
             result.nodes.append({"period": t, "kind": "review", "mass": float(reaching),
                                  "success": float(block[adopted].sum())})
 
-        alive_now = mass.sum() + limbo.sum()
+        # Amendments can move mass to any column, so then every column is checked.
+        if clock.review.any():
+            candidates = np.arange(columns)
+        cells = clock.size * phases.size * states
+        live = candidates[mass[candidates].reshape(len(candidates), cells).max(axis=1, initial=0.0) > 0.0]
+        live_mass = mass[live]
+
+        alive_now = live_mass.sum() + limbo.sum()
         ended_now = 0.0
 
         stage = -pending_cost
         pending_cost = np.zeros(n)
         stage += b @ dead
         stage += np.einsum("is,dcs->i", b, limbo)
-        following = np.zeros_like(mass)
         next_dead = dead @ transition
         expiring = np.zeros((clock.segments, columns, states))
 
+        live_z = z[:, live]
+        live_stage = {j: values[:, live] for j, values in suspension_stage.items()}
+        occupied = live_mass.sum(axis=(0, 2, 3))
+
         for position in range(clock.size):
-            block = mass[:, position]
-            if block.sum() <= NEGLIGIBLE:
+            if occupied[position] <= NEGLIGIBLE:
                 continue
-            codes = policy.codes[position]
+            block = live_mass[:, position]
+            codes = policy.codes[position][live]
             nxt = clock.next[position]
 
             def send(amount: np.ndarray, phase_target: int) -> None:
@@ -125,9 +144,9 @@ def propagate(core: DynamicSolver, z: np.ndarray, policy: Policy, node: NodeOutc
                     result.exit[t] += amount.sum()
                     next_dead += moved.sum(axis=0)
                 elif nxt == NO_NEXT:
-                    expiring[clock.segment[position]] += moved
+                    expiring[clock.segment[position], live] += moved
                 else:
-                    following[:, nxt, phase_target] += moved
+                    following[live, nxt, phase_target] += moved
 
             for phase in range(phases.size):
                 amounts = block[:, phase, :]
@@ -147,9 +166,9 @@ def propagate(core: DynamicSolver, z: np.ndarray, policy: Policy, node: NodeOutc
                 if complied.sum() > 0:
                     if kind == SUSPENDED:
                         j = phases.invoker[phase]
-                        stage += np.einsum("ics,cs->i", suspension_stage[j], complied)
+                        stage += np.einsum("ics,cs->i", live_stage[j], complied)
                     else:
-                        stage += z @ complied.sum(axis=1)
+                        stage += live_z @ complied.sum(axis=1)
                     send(complied, phases.after_comply[phase])
 
                 if kind != NORMAL:
@@ -164,13 +183,13 @@ def propagate(core: DynamicSolver, z: np.ndarray, policy: Policy, node: NodeOutc
                             stage += np.einsum("is,cs->i", b, noticed)
                             next_dead += noticed.sum(axis=0) @ transition
                         else:
-                            stage += z @ noticed.sum(axis=1)
+                            stage += live_z @ noticed.sum(axis=1)
                             send(noticed, phases.after_notice)
                     escaped = np.where(phase_codes == NOTICE_CODE + n + j, amounts, 0.0)
                     if escaped.sum() > 0:
                         total = escaped.sum()
                         result.escape[t] += total
-                        stage += np.einsum("ics,cs->i", suspension_stage[j], escaped)
+                        stage += np.einsum("ics,cs->i", live_stage[j], escaped)
                         stage[j] -= escape.cost * total
                         if escape.cost_type == "transfer":
                             others = np.arange(n) != j
@@ -220,8 +239,14 @@ def propagate(core: DynamicSolver, z: np.ndarray, policy: Policy, node: NodeOutc
                                  "success": float(succeeded)})
 
         result.alive[t] = alive_now - ended_now
-        following[following < NEGLIGIBLE] = 0.0
-        mass = following
+        candidates = np.union1d(live, node_columns)
+        touched = following[candidates]
+        touched[touched < NEGLIGIBLE] = 0.0
+        following[candidates] = touched
+
+        # Swap the buffers: the old mass, cleared, receives the next period.
+        mass[live] = 0.0
+        mass, following = following, mass
         dead = next_dead
         result.with_treaty[:, t] = stage
 
