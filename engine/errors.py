@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 
 # Marks a problem that has no offending value (a missing field, an unreadable file).
@@ -18,6 +19,8 @@ NO_VALUE = object()
 
 # Long values are cut so that one problem stays one readable line.
 MAX_VALUE_CHARS = 60
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,22 @@ class SpecError(Exception):
 
 class SolverError(Exception):
     """The solver did not converge; the message names the iteration limit and tolerance."""
+
+
+def format_path(path: tuple) -> str:
+    """Render a field path as ``parties[1].discount`` or ``environment.states["two words"]``.
+
+    ``path`` contains mapping keys (str) and list indices (int), outermost first.
+    """
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif _IDENTIFIER.match(part):
+            text += f".{part}" if text else part
+        else:
+            text += f"[{json.dumps(part, ensure_ascii=False)}]"
+    return text
 
 
 def format_value(value: object) -> str:

@@ -10,20 +10,17 @@ is raised together in one ``SpecError``.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from typing import Any
 
 from pydantic import ValidationError
 
-from engine.errors import NO_VALUE, Problem, SpecError
+from engine.errors import NO_VALUE, Problem, SpecError, format_path
 from engine.spec import PROVISION_ERROR, SCHEMA_VERSION, SCHEMA_VERSIONS, TreatySpec
 from engine.spec_fields import RULE_ERROR, did_you_mean, not_a_number_hint
 from engine.yaml_loader import FieldPath, LoadedYaml, Position, load_yaml, load_yaml_file
 from provisions import PROVISION_KINDS
-
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def load_treaty(path: str | os.PathLike) -> TreatySpec:
@@ -140,19 +137,6 @@ class _Locator:
             return 1, 1
         mark = position.key or position.value
         return mark.line, mark.column
-
-
-def format_path(path: FieldPath) -> str:
-    """Render a field path as ``parties[1].discount`` or ``environment.states["two words"]``."""
-    text = ""
-    for part in path:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif _IDENTIFIER.match(part):
-            text += f".{part}" if text else part
-        else:
-            text += f"[{json.dumps(part, ensure_ascii=False)}]"
-    return text
 
 
 def _clean_location(location: tuple) -> tuple[tuple, bool]:

@@ -29,6 +29,11 @@ from engine.solve import Columns, Solver, combine_policies
 from engine.survival import propagate
 
 ENDPOINT_TOLERANCE = 1e-7
+# Decimals kept for located strictness values (zone, accepted intervals, terms) in
+# JSON. The engine locates none of them closer than ENDPOINT_TOLERANCE, so 8
+# decimals keep every digit that carries information. Rounding to 8 moves a value
+# by at most 5e-9, a twentieth of the tolerance.
+STRICTNESS_DECIMALS = 8
 SECTIONS = 16
 REFINE_ROUNDS = 6
 REFINE_POINTS = 11
@@ -70,24 +75,29 @@ class Score:
     evaluated_strictness: float | None = None
 
     def to_dict(self) -> dict:
-        """Return the JSON object of the score, with the keys the format fixes."""
+        """Return the JSON object of the score, with the keys the format fixes.
+
+        Located strictness values are rounded to ``STRICTNESS_DECIMALS``. Values,
+        margins, slacks and probabilities keep every digit, because they come from
+        the solver at its own tolerance. The attributes of the score stay unrounded.
+        """
         result = {
             "treaty": self.treaty,
             "schema": self.schema,
             "agreement": self.agreement,
-            "zone": None if self.zone is None else [self.zone[0], self.zone[1]],
-            "terms": self.terms,
+            "zone": _rounded_interval(self.zone),
+            "terms": _rounded_strictness(self.terms),
         }
         if self.proposal is not None:
-            result["proposal"] = self.proposal
+            result["proposal"] = _rounded_proposal(self.proposal)
         result["parties"] = [
             {
                 "name": party.name,
-                "accepts": None if party.accepts is None else [party.accepts[0], party.accepts[1]],
+                "accepts": _rounded_interval(party.accepts),
                 "value_with_treaty": party.value_with_treaty,
                 "value_without_treaty": party.value_without_treaty,
                 "margin": party.margin,
-                "binding": party.binding,
+                "binding": _rounded_binding(party.binding),
             }
             for party in self.parties
         ]
@@ -100,6 +110,31 @@ class Score:
         result["solver"] = self.solver
         result["warnings"] = self.warnings
         return result
+
+
+def _rounded_strictness(value: float | None) -> float | None:
+    return None if value is None else round(float(value), STRICTNESS_DECIMALS)
+
+
+def _rounded_interval(interval: tuple[float, float] | None) -> list[float] | None:
+    if interval is None:
+        return None
+    return [_rounded_strictness(interval[0]), _rounded_strictness(interval[1])]
+
+
+def _rounded_proposal(proposal: dict) -> dict:
+    # The proposed strictness is the file's own number and is echoed as written.
+    # Its distance from the located terms carries the terms' precision.
+    rounded = dict(proposal)
+    rounded["difference_from_terms"] = _rounded_strictness(proposal["difference_from_terms"])
+    return rounded
+
+
+def _rounded_binding(binding: dict | None) -> dict | None:
+    # A party that accepts nothing reports the grid point it came closest at.
+    if binding is None or binding.get("strictness") is None:
+        return binding
+    return {**binding, "strictness": _rounded_strictness(binding["strictness"])}
 
 
 class _Feasibility:

@@ -283,25 +283,40 @@ def closed_form_persistence(data: dict, game: Any) -> np.ndarray:
 
 
 class Progress:
-    """A one-line progress bar on stderr, drawn once the sweep has run a second."""
+    """Sweep progress on stderr, reported once the sweep has run a second.
+
+    On a terminal one bar is redrawn in place with carriage returns. In a file, a
+    pipe or a CI log, redrawn bars would pile up as one unreadable line. Such a
+    stream gets a plain line each time the sweep passes another tenth of its points,
+    and one at the end.
+    """
 
     def __init__(self, total: int, enabled: bool, stream: TextIO | None = None) -> None:
         self.total = total
         self.enabled = enabled
         self.stream = stream if stream is not None else sys.stderr
+        self.on_terminal = _is_terminal(self.stream)
         self.started = time.monotonic()
         self.last_drawn = 0.0
         self.drawn = False
+        self.last_tenth = -1
 
     def update(self, done: int) -> None:
         if not self.enabled:
             return
         now = time.monotonic()
         elapsed = now - self.started
-        finished = done == self.total
+        if elapsed < 1.0:
+            return
 
-        # Redraw at most ten times a second, and only after the first second.
-        if elapsed < 1.0 or (now - self.last_drawn < 0.1 and not finished):
+        if self.on_terminal:
+            self._draw_bar(done, now, elapsed)
+        else:
+            self._write_line(done, elapsed)
+
+    def _draw_bar(self, done: int, now: float, elapsed: float) -> None:
+        # Redraw at most ten times a second, but always draw the finished bar.
+        if now - self.last_drawn < 0.1 and done != self.total:
             return
         width = 30
         filled = int(width * done / self.total)
@@ -311,10 +326,30 @@ class Progress:
         self.last_drawn = now
         self.drawn = True
 
+    def _write_line(self, done: int, elapsed: float) -> None:
+        # Write only the first update in each tenth. The last update is the only
+        # one in tenth 10, so the end always gets its line.
+        tenth = 10 * done // self.total
+        if tenth == self.last_tenth:
+            return
+        self.last_tenth = tenth
+        percent = 100 * done // self.total
+        self.stream.write(f"sweep: {done}/{self.total} points ({percent}%), {elapsed:.1f} s\n")
+        self.stream.flush()
+
     def close(self) -> None:
+        # Plain lines end with their own newline, so only the redrawn bar needs one.
         if self.drawn:
             self.stream.write("\n")
             self.stream.flush()
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    # A closed stream raises ValueError, and a stand-in stream may lack isatty().
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 def read_treaty_mapping(path: str) -> LoadedYaml:
@@ -361,7 +396,8 @@ def run_sweep(
     workers : int
         Worker processes. The rows do not depend on it.
     progress : bool
-        Draw a progress bar on stderr when the sweep takes over a second.
+        Report progress on stderr when the sweep takes over a second: a redrawn bar
+        on a terminal, plain lines otherwise.
     loaded : LoadedYaml, optional
         The file's mapping and source positions, when the caller has already read them.
     """
@@ -460,7 +496,7 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="worker processes (default 1); the output does not depend on it",
     )
-    parser.add_argument("--quiet", action="store_true", help="draw no progress bar")
+    parser.add_argument("--quiet", action="store_true", help="report no progress on stderr")
 
 
 def _check_plot_request(plot_path: str) -> None:

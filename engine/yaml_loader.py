@@ -37,7 +37,7 @@ from yaml.reader import Reader
 from yaml.resolver import BaseResolver
 from yaml.scanner import Scanner
 
-from engine.errors import NO_VALUE, Problem, SpecError
+from engine.errors import NO_VALUE, Problem, SpecError, format_path
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_DEPTH = 40
@@ -292,10 +292,17 @@ class _DataBuilder:
         self.visits = 0
         self.distinct: set[int] = set()
         self.active: set[int] = set()
+        # Key nodes already reported as duplicates. An alias or merge key builds the
+        # same mapping again, and its duplicate should still be reported only once.
+        self.duplicates: set[int] = set()
 
-    def problem(self, node: Node, message: str, value: object = NO_VALUE) -> None:
+    def problem(
+        self, node: Node, message: str, value: object = NO_VALUE, path: FieldPath = ()
+    ) -> None:
         mark = _mark(node)
-        self.problems.append(Problem(self.filename, mark.line, mark.column, "", message, value))
+        self.problems.append(
+            Problem(self.filename, mark.line, mark.column, format_path(path), message, value)
+        )
 
     def build(self, node: Node, path: FieldPath, depth: int) -> object:
         self._count_visit(node)
@@ -351,17 +358,20 @@ class _DataBuilder:
 
     def _build_mapping(self, node: MappingNode, path: FieldPath, depth: int) -> dict:
         result = {}
-        for key, key_node, value_node in self._mapping_pairs(node, depth):
+        for key, key_node, value_node in self._mapping_pairs(node, path, depth):
             result[key] = self.build(value_node, path + (key,), depth + 1)
             self.positions[path + (key,)] = Position(_mark(value_node), _mark(key_node))
         return result
 
-    def _mapping_pairs(self, node: MappingNode, depth: int) -> list[tuple[str, Node, Node]]:
+    def _mapping_pairs(
+        self, node: MappingNode, path: FieldPath, depth: int
+    ) -> list[tuple[str, Node, Node]]:
         """List (key, key node, value node) with merge keys (``<<``) applied.
 
         Keys written in the mapping override merged ones. Among merged mappings the
         earlier one wins, as in the YAML 1.1 merge-key specification. Only keys written
-        in the same mapping twice are duplicates.
+        in the same mapping twice are duplicates, and each is reported under its field
+        path, ``path`` plus the key.
         """
         if depth > MAX_DEPTH:
             self.problem(node, f"nesting is deeper than {MAX_DEPTH} levels")
@@ -373,7 +383,7 @@ class _DataBuilder:
             if key_node.tag == MERGE_TAG:
                 for source in self._merge_sources(value_node):
                     self._count_visit(source)
-                    for key, inner_key, inner_value in self._mapping_pairs(source, depth + 1):
+                    for key, inner_key, inner_value in self._mapping_pairs(source, path, depth + 1):
                         merged.setdefault(key, (inner_key, inner_value))
                 continue
 
@@ -381,18 +391,25 @@ class _DataBuilder:
             if key is None:
                 continue
             if key in written:
-                first = _mark(written[key][0])
-                self.problem(
-                    key_node,
-                    f"duplicate key `{key}`; it is first defined on line {first.line}, "
-                    "and a key may appear only once in a mapping",
-                )
+                self._duplicate_key(key, key_node, written[key][0], path)
                 continue
             written[key] = (key_node, value_node)
 
         pairs = [(key, nodes[0], nodes[1]) for key, nodes in written.items()]
         pairs += [(key, nodes[0], nodes[1]) for key, nodes in merged.items() if key not in written]
         return pairs
+
+    def _duplicate_key(self, key: str, key_node: Node, first_node: Node, path: FieldPath) -> None:
+        if id(key_node) in self.duplicates:
+            return
+        self.duplicates.add(id(key_node))
+        first = _mark(first_node)
+        self.problem(
+            key_node,
+            f"duplicate key `{key}`, first defined at line {first.line}, column {first.column}; "
+            "a key may appear only once in a mapping, so keep only one of them",
+            path=path + (key,),
+        )
 
     def _merge_sources(self, value_node: Node) -> list[MappingNode]:
         if isinstance(value_node, MappingNode):

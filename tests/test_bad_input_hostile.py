@@ -223,3 +223,13 @@ def test_many_duplicate_keys_all_reported(tmp_path, capsys):
 
     assert code == 2
     assert [line.split(": error: ")[0] for line in err] == [f"{path}:3:1", f"{path}:5:1"]
+    assert [line.split(": error: ")[1].split(":")[0] for line in err] == ["name", "period"]
+
+
+def test_duplicate_key_in_anchor_reported_once(tmp_path, capsys):
+    # The anchored mapping is built three times (where it is written, through the
+    # merge key and through the alias), but its duplicate key is one mistake.
+    text = "schema: treaty/v1\nbase: &b {x: 1, x: 2}\nmerged: {<<: *b}\nalias: *b\n"
+    path = write(tmp_path, text)
+
+    assert_one_error(path, capsys, "2:17", "base.x: duplicate key `x`, first defined at line 2, column 11")

@@ -15,6 +15,7 @@ import pytest
 
 from engine import sweep
 from engine.closed_forms import per_period_threshold, permanent_threshold, printed_threshold
+from engine.score import STRICTNESS_DECIMALS
 
 FIXTURE = """\
 schema: treaty/v1
@@ -78,8 +79,11 @@ def test_formula_zone_matches_threshold(tmp_path, capsys, formula, threshold):
         expected = float(threshold(0.2, row["parties.*.discount"], 0.5))
         assert row["status"] == "ok"
         assert row["agreement"] is True
-        assert row["zone_low"] == pytest.approx(expected, abs=1e-12)
-        assert row["zone_high"] == pytest.approx(1 - expected, abs=1e-12)
+        # The output rounds the exact roots to STRICTNESS_DECIMALS decimals, which
+        # moves them by at most half a unit of the last decimal.
+        rounding = 0.5 * 10.0**-STRICTNESS_DECIMALS
+        assert row["zone_low"] == pytest.approx(expected, abs=rounding + 1e-12)
+        assert row["zone_high"] == pytest.approx(1 - expected, abs=rounding + 1e-12)
         assert row["terms"] == pytest.approx(0.5, abs=1e-8)
         # margin = (z(0.5) - t) / (1 - delta).
         margin = (0.5 - expected) / (1 - row["parties.*.discount"])
@@ -343,18 +347,106 @@ def test_plot_all_or_none_agree(tmp_path, capsys, b, expect_region):
         assert grey_pixels(plot_path) < 200
 
 
+class FakeStderr(io.StringIO):
+    """A text stream that reports itself as a terminal or not."""
+
+    def __init__(self, terminal: bool):
+        super().__init__()
+        self.terminal = terminal
+
+    def isatty(self) -> bool:
+        return self.terminal
+
+
 def test_progress_bar_after_one_second(monkeypatch):
     clock = iter([100.0, 100.5, 101.5, 101.6])
     monkeypatch.setattr(sweep.time, "monotonic", lambda: next(clock))
-    stream = io.StringIO()
+    stream = FakeStderr(terminal=True)
     bar = sweep.Progress(4, enabled=True, stream=stream)
     bar.update(1)  # 0.5 s: too early to draw
     assert stream.getvalue() == ""
     bar.update(2)  # 1.5 s
+    assert stream.getvalue().startswith("\rsweep [")
     assert "2/4 points" in stream.getvalue()
     bar.update(4)  # finished: always drawn
     bar.close()
     assert stream.getvalue().endswith("4/4 points, 1.6 s\n")
+    assert stream.getvalue().count("\n") == 1
+
+
+def test_progress_bar_redraw_limit(monkeypatch):
+    # Updates 1/16 s apart from 1 s on, so the 0.1 s limit draws every other one.
+    # The finished bar comes 3/32 s after the last drawn one and is drawn all the same.
+    # The times are exact in binary, so no comparison rests on rounding.
+    clock = iter([0.0, 1.0, 1.0625, 1.125, 1.1875, 1.21875])
+    monkeypatch.setattr(sweep.time, "monotonic", lambda: next(clock))
+    stream = FakeStderr(terminal=True)
+    bar = sweep.Progress(5, enabled=True, stream=stream)
+    for done in range(1, 6):
+        bar.update(done)
+    bar.close()
+
+    drawn = stream.getvalue().split("\r")[1:]
+    assert [frame.split("] ")[1].split(" points")[0] for frame in drawn] == ["1/5", "3/5", "5/5"]
+
+
+def test_progress_lines_when_not_a_terminal(monkeypatch):
+    # Point k of 20 finishes at 0.25 k s (exact in binary), so points 1 to 3 come
+    # before the first second and write nothing. From point 4 on, a line is written
+    # when 10 * k // 20 = k // 2 reaches a new tenth: at k = 4, 6, ..., 20.
+    clock = iter([100.0 + 0.25 * k for k in range(21)])
+    monkeypatch.setattr(sweep.time, "monotonic", lambda: next(clock))
+    stream = FakeStderr(terminal=False)
+    bar = sweep.Progress(20, enabled=True, stream=stream)
+    for done in range(1, 21):
+        bar.update(done)
+    bar.close()
+    text = stream.getvalue()
+
+    assert "\r" not in text
+    assert text.endswith("\n")
+    lines = text.splitlines()
+    expected = [f"sweep: {k}/20 points ({5 * k}%), {0.25 * k:.1f} s" for k in range(4, 21, 2)]
+    assert lines == expected
+
+
+def test_progress_lines_end_only_once(monkeypatch):
+    # A grid smaller than ten points still writes one line per update after the
+    # first second, and the finished sweep is not written twice by close().
+    clock = iter([0.0, 2.0, 3.0, 4.0])
+    monkeypatch.setattr(sweep.time, "monotonic", lambda: next(clock))
+    stream = FakeStderr(terminal=False)
+    bar = sweep.Progress(3, enabled=True, stream=stream)
+    for done in range(1, 4):
+        bar.update(done)
+    bar.close()
+
+    assert stream.getvalue().splitlines() == [
+        "sweep: 1/3 points (33%), 2.0 s",
+        "sweep: 2/3 points (66%), 3.0 s",
+        "sweep: 3/3 points (100%), 4.0 s",
+    ]
+
+
+def test_progress_stream_without_isatty(monkeypatch):
+    class Sink:
+        def __init__(self):
+            self.parts = []
+
+        def write(self, text):
+            self.parts.append(text)
+
+        def flush(self):
+            pass
+
+    clock = iter([0.0, 1.5])
+    monkeypatch.setattr(sweep.time, "monotonic", lambda: next(clock))
+    sink = Sink()
+    bar = sweep.Progress(1, enabled=True, stream=sink)
+    bar.update(1)
+    bar.close()
+
+    assert sink.parts == ["sweep: 1/1 points (100%), 1.5 s\n"]
 
 
 def test_progress_bar_quiet():
