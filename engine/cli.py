@@ -4,6 +4,10 @@ Results go to stdout; problems go to stderr, one ``error:`` line each. Exit code
 0 success, 2 an invalid treaty file, 3 a solver failure. Any other exception is a bug
 in the engine and propagates with its traceback.
 
+A reader that closes the output early, as in ``treaty score --json FILE | head``, stops
+the command without a traceback and with status 141, the shell's status for a writer
+ended by SIGPIPE. ``treaty sweep`` catches the closed pipe itself and exits with 0.
+
 NOTE: argparse also exits with status 2 on a command-line usage error. Its message
 starts with ``usage:``, which distinguishes it from a problem in a treaty file.
 """
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -25,12 +30,26 @@ from engine.sweep import add_sweep_arguments, run_sweep_command
 EXIT_OK = 0
 EXIT_INVALID = 2
 EXIT_SOLVER = 3
+# 128 + SIGPIPE (13), the status a shell reports for a writer whose reader went away.
+EXIT_BROKEN_PIPE = 141
 
 SCHEMA_FILE = Path(__file__).with_name("treaty.schema.json")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``treaty`` command with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
+    try:
+        exit_code = _run_command(argv)
+        # Flush inside the handler, because output still buffered here would
+        # otherwise meet the closed pipe during interpreter shutdown.
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _discard_closed_output()
+        return EXIT_BROKEN_PIPE
+    return exit_code
+
+
+def _run_command(argv: list[str] | None) -> int:
     parser = _build_parser()
     try:
         arguments = parser.parse_args(argv)
@@ -38,6 +57,21 @@ def main(argv: list[str] | None = None) -> int:
         # --help, --version and usage errors end here; report their code to the caller.
         return stop.code if isinstance(stop.code, int) else EXIT_INVALID
     return arguments.run(arguments)
+
+
+def _discard_closed_output() -> None:
+    """Point stdout or stderr at devnull where its pipe is closed with output still buffered.
+
+    Without this, the interpreter's last flush at exit raises again on that stream,
+    prints a second error and exits with status 120.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BrokenPipeError:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, stream.fileno())
+            os.close(devnull)
 
 
 def _build_parser() -> argparse.ArgumentParser:

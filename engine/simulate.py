@@ -52,7 +52,7 @@ from engine.clock import NO_NEXT
 from engine.dynamic import BREAKDOWN, COMPLY, NOTICE_CODE
 from engine.game import Game
 from engine.phases import EXIT, SUSPENDED
-from engine.score import Score
+from engine.score import STRICTNESS_DECIMALS, Score
 from engine.solve import Solver, combine_policies
 
 BLOCK_SIZE = 10_000
@@ -536,6 +536,8 @@ class Simulation:
     exact_values: np.ndarray
     counts: BlockResult
     exact_survival: list[float]
+    # True when the strictness is the file's accepted proposal rather than located terms.
+    proposed: bool = False
 
     def survival(self) -> list[dict]:
         """Share of paths with the treaty alive at the start of each year, with 95% bands."""
@@ -598,9 +600,16 @@ class Simulation:
             yield period, float(counts[period] / self.paths)
 
     def to_dict(self) -> dict:
+        """Return the JSON object of the simulation.
+
+        Located terms are rounded to ``STRICTNESS_DECIMALS`` like the terms of the
+        score, and a proposal from the file is echoed as written, like the score's
+        proposal. The estimates keep every digit.
+        """
+        strictness = self.strictness if self.proposed else round(self.strictness, STRICTNESS_DECIMALS)
         return {
             "treaty": self.treaty,
-            "strictness": self.strictness,
+            "strictness": strictness,
             "seed": self.seed,
             "paths": self.paths,
             "years": self.years,
@@ -676,6 +685,7 @@ def simulate_game(game: Game, score: Score, paths: int = DEFAULT_PATHS, years: i
         exact_values=exact_values,
         counts=counts,
         exact_survival=list(score.survival),
+        proposed=score.proposal is not None and score.proposal["accepted"],
     )
 
 

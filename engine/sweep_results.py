@@ -10,9 +10,14 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from engine.score import STRICTNESS_DECIMALS
 from engine.sweep_axes import Axis
 
 STATUSES = ("ok", "invalid", "failed", "unconverged")
+# Strictness columns, written with STRICTNESS_DECIMALS decimals like the zone and
+# terms of `treaty score --json`, whichever formula located them. The rows in
+# memory keep every digit.
+STRICTNESS_COLUMNS = ("zone_low", "zone_high", "terms")
 
 
 @dataclass
@@ -65,6 +70,12 @@ def result_columns(axes: list[Axis], parties: list[str]) -> list[str]:
     ]
 
 
+def _output_value(column: str, value: Any) -> Any:
+    if column in STRICTNESS_COLUMNS and value is not None:
+        return round(float(value), STRICTNESS_DECIMALS)
+    return value
+
+
 def _csv_cell(value: Any) -> str:
     if value is None:
         return ""
@@ -90,7 +101,7 @@ def write_csv(results: list[SweepResult], stream: TextIO) -> None:
     writer.writerow(columns)
     for result in results:
         for row in result.rows:
-            cells = [_csv_cell(row.get(column)) for column in result.columns]
+            cells = [_csv_cell(_output_value(column, row.get(column))) for column in result.columns]
             writer.writerow(([result.filename] if comparing else []) + cells)
 
 
@@ -101,7 +112,8 @@ def json_rows(results: list[SweepResult]) -> list[dict]:
     for result in results:
         for row in result.rows:
             item = {"design": result.filename} if comparing else {}
-            item.update({column: _json_value(row.get(column)) for column in result.columns})
+            for column in result.columns:
+                item[column] = _json_value(_output_value(column, row.get(column)))
             rows.append(item)
     return rows
 
