@@ -266,8 +266,15 @@ def _binding(solver: Solver, columns: Columns, party: int, margin: float, states
     return {"state": states[solver.game.start], "constraint": "participation", "slack": float(margin)}
 
 
-def score_game(game: Game) -> Score:
-    """Solve ``game`` and assemble the full prediction."""
+def score_game(game: Game, accepted_sets: bool = True) -> Score:
+    """Solve ``game`` and assemble the full prediction.
+
+    With ``accepted_sets=False`` and no proposal in the file, each party's
+    own accepted set is not computed, which saves one solve per party.  Its
+    ``accepts`` is then None, and so is its ``binding`` when there is no
+    agreement.  Zone, terms, values, margins, survival and streams are the
+    same.  Sweeps use this, because they report none of what it leaves out.
+    """
     n = game.n_parties
     negotiation = np.array([party.negotiation_cost for party in game.parties])
     rule = game.settings.bargaining
@@ -288,7 +295,8 @@ def score_game(game: Game) -> Score:
     # Each party alone: what it accepts if the others are bound to comply.
     accepts = []
     alone_solvers = []
-    for party in range(n):
+    lean = not accepted_sets and game.terms is None
+    for party in range(0 if lean else n):
         strategic = np.zeros(n, dtype=bool)
         strategic[party] = True
         alone = Solver(game, strategic, renegotiation=joint)
@@ -306,6 +314,8 @@ def score_game(game: Game) -> Score:
                 f"{game.parties[party].name} accepts several separate intervals of strictness: "
                 + ", ".join(f"[{low:.6g}, {high:.6g}]" for low, high in intervals))
         accepts.append(chosen)
+    if lean:
+        accepts = [None] * n
 
     # A concrete proposal, when the file gives one.
     proposal = None
@@ -338,6 +348,8 @@ def score_game(game: Game) -> Score:
             value = float(evaluated_columns.own.start_values[party, 0])
             margin = value - negotiation[party] - float(no_treaty[party])
             binding = _binding(joint, evaluated_columns, party, margin, game.states)
+        elif lean:
+            value, margin, binding = None, None, None
         elif accepts[party] is not None:
             # The party could live with some terms; what fails is the overlap with the others.
             value, margin = None, None

@@ -204,7 +204,7 @@ def evaluate_point(
         if formula == "engine":
             from engine.score import score_game
 
-            score = score_game(game)
+            score = score_game(game, accepted_sets=False)
         else:
             persistence = closed_form_persistence(edited, game)
             score = score_closed_form(game, formula, persistence)

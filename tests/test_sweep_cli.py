@@ -463,10 +463,10 @@ def test_solver_error_is_failed_not_no_agreement(tmp_path, capsys, monkeypatch):
 
     real_score = engine.score.score_game
 
-    def score_or_fail(game):
+    def score_or_fail(game, **options):
         if game.parties[0].discount > 0.85:
             raise SolverError("value iteration did not settle within 20000 iterations (tolerance 1e-09)")
-        return real_score(game)
+        return real_score(game, **options)
 
     monkeypatch.setattr(engine.score, "score_game", score_or_fail)
     path = write_fixture(tmp_path)
@@ -482,8 +482,8 @@ def test_unconverged_score_is_flagged(tmp_path, capsys, monkeypatch):
 
     real_score = engine.score.score_game
 
-    def unconverged(game):
-        score = real_score(game)
+    def unconverged(game, **options):
+        score = real_score(game, **options)
         score.converged = False
         return score
 
