@@ -71,13 +71,18 @@ class Policy:
 
     ``codes[k]`` has shape (column, phase, state).  ``amend[k]`` maps each
     column to the base column adopted at a review node (-1: status quo).
-    ``extend[e]`` records, per column and state, whether the parties extend at the
-    end of segment ``e`` rather than go to renegotiation.
+    ``extend[e]`` records, per column and state, the probability that the
+    parties extend at the end of segment ``e`` rather than go to
+    renegotiation: 1 or 0, or in between where a lottery settles a choice
+    that would otherwise flip back and forth (see ``Solver``).
+    ``extend_margin[e]`` is the smallest gain of any party from extending
+    over renegotiating, which decides the choice.
     """
 
     codes: list[np.ndarray]
     amend: dict[int, np.ndarray] = field(default_factory=dict)
     extend: dict[int, np.ndarray] = field(default_factory=dict)
+    extend_margin: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
@@ -543,18 +548,22 @@ class DynamicSolver:
 
     def run_pass(self, gammas: np.ndarray, chain: Chain, node_value: np.ndarray | None,
                  base: PassResult | None = None, fixed: Policy | None = None,
-                 keep_values: bool = False, reviews: dict | None = None):
+                 keep_values: bool = False, reviews: dict | None = None,
+                 extension: dict | None = None):
         """One solve of the clock for the columns ``gammas``.
 
         ``node_value`` (party, state) is the value at an expiry node that ends
         in renegotiation; ``base`` provides review targets when these columns
-        are not the base grid itself.  Returns a ``PassResult`` and statistics.
+        are not the base grid itself.  ``extension`` maps segments of a sunset
+        clock to extension probabilities (column, state) that replace the
+        parties' choice where they are not NaN.  Returns a ``PassResult`` and statistics.
         """
         if fixed is not None:
             reviews = fixed.amend or None
         if self.clock.cyclic:
             return self._cyclic_pass(gammas, chain, base, fixed, keep_values, reviews)
-        return self._sunset_pass(gammas, chain, node_value, base, fixed, keep_values, reviews), None
+        return self._sunset_pass(gammas, chain, node_value, base, fixed, keep_values, reviews,
+                                 extension), None
 
     def _targets(self, position: int, values: np.ndarray, base: PassResult | None) -> np.ndarray:
         """Values of the base columns before any amendment at this review position."""
@@ -585,7 +594,8 @@ class DynamicSolver:
             choices[int(position)] = self._amend(values, targets, None)[1]
         return choices
 
-    def _sunset_pass(self, gammas, chain, node_value, base, fixed, keep_values, reviews):
+    def _sunset_pass(self, gammas, chain, node_value, base, fixed, keep_values, reviews,
+                     extension=None):
         clock = self.clock
         z = self.regime_values(gammas)
         n, columns = z.shape
@@ -607,12 +617,18 @@ class DynamicSolver:
                 segment = clock.segment[position]
                 if segment + 1 < clock.segments:
                     extended = stored[clock.segment_starts[segment + 1]][:, :, start, :]
-                    if fixed is None:
-                        extend = np.all(extended >= node_broadcast, axis=0)
-                    else:
+                    margin = np.min(extended - node_broadcast, axis=0)
+                    if fixed is not None:
                         extend = fixed.extend[segment]
+                    else:
+                        extend = (margin >= 0.0).astype(float)
+                        if extension is not None and segment in extension:
+                            # NaN leaves the choice to the parties.
+                            override = extension[segment]
+                            extend = np.where(np.isnan(override), extend, override)
                     policy.extend[segment] = extend
-                    at_expiry = np.where(extend[None], extended, node_broadcast)
+                    policy.extend_margin[segment] = margin
+                    at_expiry = extend[None] * extended + (1.0 - extend[None]) * node_broadcast
                 else:
                     at_expiry = node_broadcast
                 expected = np.einsum("ist,igt->igs", chain.transition, at_expiry)

@@ -89,7 +89,7 @@ class PathModel:
     next_position: np.ndarray
     segment: np.ndarray
     segment_starts: np.ndarray
-    extend: np.ndarray              # (segment, column, state), False where none
+    extend: np.ndarray              # (segment, column, state), probability of extending, 0 where none
     node_target: np.ndarray         # (state,) column adopted at renegotiation, -1 lapse
     node_alternative: np.ndarray    # (state,) the other column where the bargaining ties
     node_weight: np.ndarray         # (state,) probability of ``node_target`` at such a tie
@@ -160,7 +160,7 @@ def build_path_model(game: Game, strictness: float) -> tuple[PathModel, np.ndarr
     for position, choice in policy.amend.items():
         amend[position] = choice
 
-    extend = np.zeros((clock.segments, columns, states), dtype=bool)
+    extend = np.zeros((clock.segments, columns, states))
     for segment, choice in policy.extend.items():
         extend[segment] = choice
 
@@ -439,14 +439,21 @@ def _advance(model, moving, next_phase, column, position, phase, state, new_stat
     segment = model.segment[position[expired]]
     s_new = new_state[expired]
     has_next = segment + 1 < len(model.segment_starts)
-    extended = has_next & model.extend[segment, column[expired], s_new]
+    chance = np.where(has_next, model.extend[np.minimum(segment, len(model.segment_starts) - 1),
+                                             column[expired], s_new], 0.0)
+    draw = lottery[expired]
+    extended = draw < chance
     renewed = expired[extended]
     position[renewed] = model.segment_starts[segment[extended] + 1]
     phase[renewed] = model.start_phase
 
+    # Given no extension the draw is uniform on [chance, 1); rescaled, it picks
+    # the renegotiated terms without a second draw.
     rest = expired[~extended]
     rest_state = new_state[rest]
-    first = lottery[rest] < model.node_weight[rest_state]
+    leftover = 1.0 - chance[~extended]
+    rescaled = (draw[~extended] - chance[~extended]) / np.where(leftover > 0.0, leftover, 1.0)
+    first = rescaled < model.node_weight[rest_state]
     target = np.where(first, model.node_target[rest_state], model.node_alternative[rest_state])
     lapsed = rest[target < 0]
     if lapsed.size:

@@ -30,6 +30,19 @@ from engine.game import Game
 
 MAX_NODE_ITERATIONS = 2000
 
+# Policies kept from the renegotiation iteration, to find extension choices that flip.
+RECENT_POLICIES = 12
+# Bisection steps for an extension probability, and the gain from extending
+# (relative to the payoff scale) below which the pivotal party counts as
+# indifferent.
+EXTENSION_BISECTIONS = 50
+EXTENSION_TOLERANCE = 1e-7
+
+EXTENSION_LOTTERY = (
+    "the choice between extending the terms and renegotiating them flipped back and forth at "
+    "some terms; there the parties extend with the probability that leaves the party gaining "
+    "least from extending indifferent")
+
 # Values held per solve: clock positions x phases x states x parties x grid.
 # About 30 million doubles (240 MB) per copy keeps a score, which stores a few
 # copies, within a few GiB.
@@ -64,6 +77,8 @@ class Solver:
         self.base: Columns | None = None
         # Messages from every pass, the grid solve and the extra columns.
         self.notes: list[str] = []
+        # Extension probabilities fixed by a lottery (see ``_mixed_extension``).
+        self.extension: dict[int, np.ndarray] | None = None
 
     @property
     def keep_all(self) -> bool:
@@ -166,9 +181,20 @@ class Solver:
         method = "backward induction over the term, fixed point in the renegotiation value"
 
         # Under beliefs: iterate the node value from above.
-        node_value, converged, iterations, residual = self._node_iteration(node_value, reviews, scale)
+        recent: list[Policy] = []
+        node_value, converged, iterations, residual = self._node_iteration(
+            node_value, reviews, scale, recent=recent)
+        self.extension = None
+        if not converged:
+            mixed = self._mixed_extension(node_value, reviews, scale, recent)
+            if mixed is not None:
+                node_value, self.extension, extra, residual = mixed
+                iterations += extra
+                converged = True
+                self.notes.append(EXTENSION_LOTTERY)
 
-        own = core.run_pass(self.grid, core.own, node_value, keep_values=True, reviews=reviews)[0]
+        own = core.run_pass(self.grid, core.own, node_value, keep_values=True, reviews=reviews,
+                            extension=self.extension)[0]
         fresh = own.values[0][:, :, start_phase, :]
         starts = own.policy.codes[0][:, start_phase, :]
         self.node_own = self._renegotiate(fresh, starts, core.own)
@@ -200,11 +226,13 @@ class Solver:
         stats.converged = converged and declared_converged
         return own, declared, stats
 
-    def _node_iteration(self, node_value, reviews, scale):
+    def _node_iteration(self, node_value, reviews, scale, extension=None,
+                        recent: list[Policy] | None = None):
         """Iterate the renegotiation value from ``node_value`` until it settles.
 
-        Returns the value, whether it converged, the iterations and the last
-        residual.
+        ``extension`` fixes extension probabilities (see ``DynamicSolver.run_pass``)
+        and ``recent`` collects the last policies selected.  Returns the value,
+        whether it converged, the iterations and the last residual.
         """
         core = self.core
         start_phase = core.phases.start
@@ -214,7 +242,11 @@ class Solver:
         residual = np.inf
         iterations = 0
         for iterations in range(1, MAX_NODE_ITERATIONS + 1):
-            own = core.run_pass(self.grid, core.own, node_value, keep_values=True, reviews=reviews)[0]
+            own = core.run_pass(self.grid, core.own, node_value, keep_values=True, reviews=reviews,
+                                extension=extension)[0]
+            if recent is not None:
+                recent.append(own.policy)
+                del recent[:-RECENT_POLICIES]
             fresh = own.values[0][:, :, start_phase, :]
             node = self._renegotiate(fresh, own.policy.codes[0][:, start_phase, :], core.own)
             residual = float(np.max(np.abs(node.value - node_value)))
@@ -234,6 +266,58 @@ class Solver:
             previous_residual = residual
             node_value = node_value + damping * (node.value - node_value)
         return node_value, False, iterations, residual
+
+    def _mixed_extension(self, node_value, reviews, scale, recent: list[Policy]):
+        """Settle an extension choice that flips by letting the parties extend with some probability.
+
+        When extending makes the renegotiation value move so that some party
+        prefers to renegotiate, and renegotiating moves it back, no pure
+        choice is consistent.  Where the recent passes flipped, bisection finds
+        the extension probability at which the pivotal party, the one that
+        gains least from extending, is indifferent.  A lottery over the two
+        choices is then an equilibrium.  Returns the renegotiation value,
+        the probabilities, the iterations and the residual, or None when the
+        flips are not of this kind or the bisection does not settle them.
+        """
+        segments = sorted(recent[-1].extend) if recent else []
+        flips = {}
+        for segment in segments:
+            choices = np.stack([policy.extend[segment] for policy in recent])
+            flipping = np.any(choices != choices[0], axis=0)
+            if flipping.any():
+                flips[segment] = flipping
+        if not flips:
+            return None
+
+        low = {segment: np.zeros(mask.shape) for segment, mask in flips.items()}
+        high = {segment: np.ones(mask.shape) for segment, mask in flips.items()}
+        total = 0
+        for _ in range(EXTENSION_BISECTIONS):
+            extension = {segment: np.where(mask, 0.5 * (low[segment] + high[segment]), np.nan)
+                         for segment, mask in flips.items()}
+            value, converged, iterations, residual = self._node_iteration(
+                node_value, reviews, scale, extension=extension)
+            total += iterations
+            if not converged:
+                return None
+            node_value = value
+            margins = self.core.run_pass(self.grid, self.core.own, value, keep_values=True,
+                                         reviews=reviews, extension=extension)[0].policy.extend_margin
+            for segment, mask in flips.items():
+                keen = margins[segment] >= 0.0
+                low[segment] = np.where(mask & keen, extension[segment], low[segment])
+                high[segment] = np.where(mask & ~keen, extension[segment], high[segment])
+
+        # The lottery is an equilibrium only where the pivotal party is indifferent,
+        # or where the probability reached an end that the parties choose.
+        for segment, mask in flips.items():
+            chance = extension[segment][mask]
+            margin = margins[segment][mask]
+            indifferent = np.abs(margin) <= EXTENSION_TOLERANCE * scale
+            chosen = ((chance >= 1.0 - 1e-9) & (margin >= 0.0)) | ((chance <= 1e-9) & (margin < 0.0))
+            if not np.all(indifferent | chosen):
+                return None
+        return node_value, extension, total, residual
 
     def _solve_sunset_given_nodes(self, reviews):
         joint = self.renegotiation

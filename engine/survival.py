@@ -212,7 +212,7 @@ def propagate(core: DynamicSolver, z: np.ndarray, policy: Policy, node: NodeOutc
                 if portion.sum() <= 0:
                     continue
                 if segment in policy.extend:
-                    extended = np.where(policy.extend[segment], portion, 0.0)
+                    extended = portion * policy.extend[segment]
                     following[:, clock.segment_starts[segment + 1], phases.start] += extended
                     succeeded += extended.sum()
                     portion = portion - extended
