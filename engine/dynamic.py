@@ -685,6 +685,9 @@ class DynamicSolver:
         checked, checked_codes, change = sweep(exact)
         if not all(np.array_equal(a, b) for a, b in zip(checked_codes, codes)):
             return None
+        # Values that overflowed prove nothing, so they never count as converged.
+        if not (np.isfinite(change) and all(np.all(np.isfinite(values)) for values in checked)):
+            return None
         codes[:] = checked_codes
         return checked, change
 

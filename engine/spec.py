@@ -29,6 +29,7 @@ from pydantic import (
 from engine.durations import Duration, DurationError, parse_duration, suggest_period
 from engine.game import BARGAINING_RULES
 from engine.spec_fields import (
+    PAYOFF_LIMIT,
     DurationField,
     NonNegativeFloat,
     PositiveDurationField,
@@ -253,9 +254,9 @@ class PartySpec(SpecModel):
         states = context.states if context is not None else None
 
         if not isinstance(value, dict):
-            number, message = check_number(value, minimum=0)
+            number, message = check_number(value, minimum=0, maximum=PAYOFF_LIMIT)
             if number is None:
-                raise rule_error(message, "a number >= 0, or a mapping from state to number")
+                raise rule_error(message, f"a number from 0 to {PAYOFF_LIMIT:,.0f}, or a mapping from state to number")
             if states is not None and len(states) > 1:
                 raise rule_error(
                     "a single number is allowed only with one state; give a value for each state",
@@ -270,9 +271,9 @@ class PartySpec(SpecModel):
                 message = f"unknown state `{state}`{did_you_mean(state, states)}"
                 problems.append(((state,), message, state, ", ".join(states), True))
                 continue
-            number, message = check_number(item, minimum=0)
+            number, message = check_number(item, minimum=0, maximum=PAYOFF_LIMIT)
             if number is None:
-                problems.append(((state,), message, item, "a number >= 0"))
+                problems.append(((state,), message, item, f"a number from 0 to {PAYOFF_LIMIT:,.0f}"))
             values[state] = number
 
         missing = [state for state in states or () if state not in value]
@@ -305,9 +306,10 @@ class PartySpec(SpecModel):
                 continue
             pair = []
             for position, item in enumerate(point):
-                number, message = check_number(item)
+                number, message = check_number(item, maximum=PAYOFF_LIMIT)
                 if number is None:
-                    problems.append(((index, position), message, item, "a finite number"))
+                    problems.append(((index, position), message, item,
+                                     f"a number from {-PAYOFF_LIMIT:,.0f} to {PAYOFF_LIMIT:,.0f}"))
                 pair.append(number)
             points.append(tuple(pair))
         if problems:

@@ -246,7 +246,12 @@ PositiveDurationField = Annotated[
 
 ZERO_DURATION = Duration("0 years", Fraction(0))
 
-NonNegativeFloat = Annotated[float, Field(ge=0)]
+# Payoffs and costs are per-year values on the parties' common scale. Beyond
+# this size a sum over a discounted future overflows or loses every digit of
+# the differences the solver compares, so larger numbers are rejected.
+PAYOFF_LIMIT = 1e6
+
+NonNegativeFloat = Annotated[float, Field(ge=0, le=PAYOFF_LIMIT)]
 Probability = Annotated[float, Field(ge=0, le=1)]
 
 
@@ -312,7 +317,8 @@ def not_a_number_hint(value: object) -> str:
 
 
 def check_number(
-    value: object, *, minimum: float | None = None, below: float | None = None
+    value: object, *, minimum: float | None = None, below: float | None = None,
+    maximum: float | None = None,
 ) -> tuple[float | None, str]:
     """Validate a number by hand, for fields with custom parsing.
 
@@ -328,4 +334,8 @@ def check_number(
         return None, f"must be at least {minimum:g}"
     if below is not None and number >= below:
         return None, f"must be below {below:g}"
+    if maximum is not None and number > maximum:
+        return None, f"must be at most {maximum:,.0f}"
+    if maximum is not None and number < -maximum:
+        return None, f"must be at least {-maximum:,.0f}"
     return number, ""

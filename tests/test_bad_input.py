@@ -438,6 +438,31 @@ CASES = [
         "a quoted number is text; remove the quotes",
     ),
     ("list where number expected", edit("discount: 0.9\n", "discount: [0.9]\n"), "parties[0].discount", 10, 5, "expected a number"),
+    # Payoffs beyond a million overflow sums over a discounted future.
+    (
+        "huge defection value",
+        edit("crisis: 0.6}", "crisis: 1e307}"),
+        "parties[0].defection_value.crisis",
+        11,
+        42,
+        "must be at most 1,000,000 (got 1e+307; allowed: a number from 0 to 1,000,000)",
+    ),
+    (
+        "huge negative regime value",
+        edit("[[0, 0.3], [1, 0.7]]", "[[0, -2e6], [1, 0.7]]"),
+        "parties[0].regime_value[0][1]",
+        12,
+        24,
+        "must be at least -1,000,000",
+    ),
+    (
+        "huge breach cost",
+        edit("discount: 0.85\n", "discount: 0.85\n    breach_cost: 5e6\n"),
+        "parties[1].breach_cost",
+        15,
+        18,
+        "must be at most 1000000",
+    ),
     (
         "mapping where list expected",
         edit("parties:\n  - name: A", "parties:\n  first:\n    name: A").replace("  - name: B", "  second:\n    name: B"),
