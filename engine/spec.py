@@ -31,6 +31,7 @@ from engine.game import BARGAINING_RULES
 from engine.spec_fields import (
     PAYOFF_LIMIT,
     DurationField,
+    NameText,
     NonNegativeFloat,
     PositiveDurationField,
     Probability,
@@ -207,7 +208,7 @@ class Beliefs(SpecModel):
 class PartySpec(SpecModel):
     """One party: its patience, its temptation to defect and its value of the regime."""
 
-    name: str = Field(min_length=1)
+    name: NameText
     discount: float = Field(description="Discount factor per year, 0 <= discount < 1.")
     defection_value: Any = Field(
         description=(
@@ -419,7 +420,7 @@ class TreatySpec(SpecModel):
     schema_version: Literal["treaty/v1"] = Field(
         alias="schema", description="Format version; must be the first key of the file."
     )
-    name: str = Field(min_length=1, description="Name of the treaty or draft.")
+    name: NameText = Field(description="Name of the treaty or draft.")
     description: str | None = None
     sources: list[str] = Field(default_factory=list, description="Where the facts and numbers come from.")
     period: PositiveDurationField = Field(

@@ -17,11 +17,13 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import unicodedata
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Annotated, Any, ClassVar
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -252,6 +254,20 @@ ZERO_DURATION = Duration("0 years", Fraction(0))
 PAYOFF_LIMIT = 1e6
 
 NonNegativeFloat = Annotated[float, Field(ge=0, le=PAYOFF_LIMIT)]
+
+
+def _check_name(value: str) -> str:
+    # Names are printed in aligned tables, so blank names and control
+    # characters would leave a column unreadable.
+    if not value.strip():
+        raise rule_error("a name needs at least one visible character", "non-empty text")
+    if any(unicodedata.category(character) == "Cc" for character in value):
+        raise rule_error("control characters such as tabs or bells are not allowed in a name",
+                         "printable text")
+    return value
+
+
+NameText = Annotated[str, Field(min_length=1), AfterValidator(_check_name)]
 Probability = Annotated[float, Field(ge=0, le=1)]
 
 

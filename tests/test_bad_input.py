@@ -438,6 +438,15 @@ CASES = [
         "a quoted number is text; remove the quotes",
     ),
     ("list where number expected", edit("discount: 0.9\n", "discount: [0.9]\n"), "parties[0].discount", 10, 5, "expected a number"),
+    ("blank treaty name", edit("name: Test treaty", 'name: "   "'), "name", 2, 7, "at least one visible character"),
+    (
+        "control character in a party name",
+        edit("- name: A\n", '- name: "A\\tB"\n'),
+        "parties[0].name",
+        9,
+        11,
+        "control characters",
+    ),
     # Payoffs beyond a million overflow sums over a discounted future.
     (
         "huge defection value",
