@@ -153,7 +153,8 @@ class Solver:
             raise SolverError(
                 f"the equilibrium values did not converge after {stats.iterations} iterations "
                 f"(residual {stats.residual:.3g}){reason}; the result would not be reliable, "
-                "so none is given")
+                "so none is given; a coarser `period` often helps, because the solver then "
+                "takes fewer, larger steps")
         self.base = Columns(gammas=self.grid, own=own, declared=declared)
         return self.base
 
@@ -371,10 +372,15 @@ class Solver:
         self._note(stats)
         if stats is not None and not stats.converged:
             reason = f"; {stats.messages[-1]}" if stats.messages else ""
+            if len(gammas) <= 3:
+                where = ", ".join(f"{gamma:.6g}" for gamma in gammas)
+            else:
+                where = f"{len(gammas)} values from {gammas.min():.6g} to {gammas.max():.6g}"
             raise SolverError(
-                f"the equilibrium values at strictness {gammas.tolist()} did not converge "
+                f"the equilibrium values at strictness {where} did not converge "
                 f"(residual {stats.residual:.3g}){reason}; the result would not be reliable, "
-                "so none is given")
+                "so none is given; a coarser `period` often helps, because the solver then "
+                "takes fewer, larger steps")
 
 
 def _check_size(core: DynamicSolver, grid: int) -> None:
