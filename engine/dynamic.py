@@ -802,9 +802,9 @@ class DynamicSolver:
                         settled = self._settle(z, chain, policy, base, codes, sweep)
                         if settled is None:
                             messages.append(
-                                "the selected policy cycles instead of settling, and keeping the "
-                                "choices that stay equilibria did not settle it either, so no "
-                                "result is given at these terms")
+                                "the selected policy cycles instead of settling, and exact "
+                                "evaluation could not settle it (the model may be too large for "
+                                "it), so no result is given at these terms")
                         else:
                             stored, residual, rounds = settled
                             converged = True
