@@ -18,9 +18,12 @@ from __future__ import annotations
 import argparse
 import copy
 import importlib.util
+import itertools
 import json
+import math
 import multiprocessing
 import os
+import signal
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -30,7 +33,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from engine.closed_forms import FORMULAS, score_closed_form
-from engine.errors import SpecError
+from engine.errors import SpecError, format_path
 from engine.sweep_axes import (
     Axis,
     SweepError,
@@ -43,6 +46,7 @@ from engine.sweep_axes import (
 from engine.sweep_results import (
     STATUSES,
     SweepResult,
+    count_text,
     format_map,
     format_table,
     json_rows,
@@ -74,6 +78,9 @@ __all__ = [
 
 FORMULA_CHOICES = ("engine", *FORMULAS)
 PLOT_SUFFIXES = (".png", ".svg")
+CSV_SUFFIX = ".csv"
+# The shell's code for a command ended by SIGINT (128 + 2).
+EXIT_INTERRUPTED = 130
 
 
 def check_missing_fields(
@@ -117,6 +124,57 @@ def check_missing_fields(
             )
 
 
+def check_file_valid(loaded: LoadedYaml, filename: str, axis_texts: list[str]) -> None:
+    """Reject a treaty file whose every grid point would be invalid for a reason of its own.
+
+    The file as written is validated once. A problem counts against the file
+    when its field does not overlap a swept field (equal to it, inside it or
+    containing it) and the problem remains at every corner of the grid. A
+    problem that the grid values cause or cure is left to the points, which
+    report it as status ``invalid``.
+
+    Raises
+    ------
+    SpecError
+        With the problems that belong to the file itself.
+    """
+    from engine.loader import validate_treaty_data
+
+    data, positions = loaded.data, loaded.positions
+    try:
+        validate_treaty_data(copy.deepcopy(data), filename, positions)
+        return
+    except SpecError as error:
+        problems = error.problems
+
+    axes = build_axes(data, axis_texts)
+    swept = [format_path(target.keys) for axis in axes for target in axis.targets]
+    remaining = [problem for problem in problems if not _overlaps_any(problem.path, swept)]
+
+    for corner in itertools.product(*((axis.values[0], axis.values[-1]) for axis in axes)):
+        if not remaining:
+            return
+        assignments = [(axis.targets, float(value)) for axis, value in zip(axes, corner)]
+        try:
+            validate_treaty_data(apply_values(data, assignments), filename, positions)
+            return
+        except SpecError as error:
+            found = {(problem.path, problem.message) for problem in error.problems}
+        remaining = [problem for problem in remaining if (problem.path, problem.message) in found]
+
+    if remaining:
+        raise SpecError(remaining)
+
+
+def _overlaps_any(problem_path: str, swept_paths: list[str]) -> bool:
+    """True when the problem's field is a swept field, contains one or lies inside one."""
+    for swept in swept_paths:
+        shorter, longer = sorted((problem_path, swept), key=len)
+        if longer == shorter or (shorter and longer.startswith(shorter) and longer[len(shorter)] in ".["):
+            return True
+    return False
+
+
 # --------------------------------------------------------------------------
 # Evaluating grid points
 # --------------------------------------------------------------------------
@@ -142,6 +200,31 @@ def _init_worker(
         axes=axes,
         parties=parties,
     )
+
+
+def _init_worker_process(*state: Any) -> None:
+    # Ctrl-C in a terminal sends SIGINT to the whole process group. The parent
+    # handles it and stops the workers, so a worker ignores it rather than print
+    # its own traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _init_worker(*state)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Cancel the queued points and terminate the worker processes without waiting."""
+    terminate = getattr(pool, "terminate_workers", None)
+    if terminate is not None:
+        terminate()
+        return
+
+    # NOTE: before Python 3.14 the executor has no public way to end its
+    # workers, so this reads its private process table.
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(timeout=5)
 
 
 def _grid_values(axes: list[Axis], index: int) -> list[float]:
@@ -212,11 +295,11 @@ def evaluate_point(
         row.update(status="failed", message=_first_line(error))
         return row
 
-    _fill_score(row, score, parties)
+    _fill_score(row, score, parties, formula)
     return row
 
 
-def _fill_score(row: dict, score: Any, parties: list[str]) -> None:
+def _fill_score(row: dict, score: Any, parties: list[str], formula: str) -> None:
     """Copy the fields of a score result into an output row."""
     zone = score.zone
     row["agreement"] = bool(score.agreement)
@@ -229,8 +312,7 @@ def _fill_score(row: dict, score: Any, parties: list[str]) -> None:
         margin = margins.get(name)
         row[f"margin_{name}"] = None if margin is None else float(margin)
 
-    lifetime = getattr(score, "expected_lifetime_years", None)
-    row["expected_lifetime_years"] = None if lifetime is None else float(lifetime)
+    row["expected_lifetime_years"] = _lifetime_value(score, formula)
 
     converged = getattr(score, "converged", True)
     row["status"] = "ok" if converged else "unconverged"
@@ -241,6 +323,23 @@ def _fill_score(row: dict, score: Any, parties: list[str]) -> None:
     if not converged and not message:
         message = "the solver stopped before converging; the numbers may be wrong"
     row["message"] = message
+
+
+def _lifetime_value(score: Any, formula: str) -> float | None:
+    """Return the expected lifetime in years, ``inf`` when unbounded, None when not available.
+
+    The solver's score has no lifetime without agreement, and a lifetime of
+    None at evaluated terms means that no end is reachable (``treaty score``
+    prints "unbounded (no end reachable)"). The closed forms model no lifetime.
+    """
+    if formula != "engine":
+        return None
+    lifetime = score.expected_lifetime_years
+    if lifetime is not None:
+        return float(lifetime)
+    if not score.agreement and score.evaluated_strictness is None:
+        return None
+    return math.inf
 
 
 def _first_line(error: Exception) -> str:
@@ -436,10 +535,20 @@ def run_sweep(
         # inherit locks or state from a forked parent.
         context = multiprocessing.get_context("spawn")
         chunk = max(1, total // (workers * 4))
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=state) as pool:
+        pool = ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_init_worker_process, initargs=state
+        )
+        try:
             for done, row in enumerate(pool.map(_evaluate_index, range(total), chunksize=chunk), 1):
                 result.rows.append(row)
                 bar.update(done)
+        except BaseException:
+            # An interrupt or an error stops the sweep at once. Leaving the pool
+            # normally would wait for every queued point to be solved.
+            bar.close()
+            _stop_workers(pool)
+            raise
+        pool.shutdown()
 
     bar.close()
     return result
@@ -506,11 +615,61 @@ def _check_plot_request(plot_path: str) -> None:
         raise SweepError(
             f"invalid plot file {plot_path!r}: expected a name ending in .png or .svg"
         )
+    _check_output_path("--plot", plot_path)
     if importlib.util.find_spec("matplotlib") is None:
         raise SweepError(
             "--plot needs matplotlib, which is not installed; install it with "
             "pip install -e '.[plot]'"
         )
+
+
+def _check_output_path(option: str, path: str) -> None:
+    """Raise SweepError if ``path`` cannot be created or replaced as an output file.
+
+    The checks run before the sweep, so that a mistyped directory does not
+    cost a whole sweep. A file that becomes unwritable during the sweep is
+    still reported when it is written.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise SweepError(f"invalid {option} file {path!r}: it is a directory; give a file name")
+
+    parent = target.parent
+    if not parent.is_dir():
+        raise SweepError(f"invalid {option} file {path!r}: directory {str(parent)!r} not found")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise SweepError(f"invalid {option} file {path!r}: directory {str(parent)!r} is not writable")
+    if target.exists() and not os.access(target, os.W_OK):
+        raise SweepError(f"invalid {option} file {path!r}: the file is not writable")
+
+
+def _check_output_request(args: argparse.Namespace) -> None:
+    """Raise SweepError before any work if ``--out`` or ``--plot`` cannot be written.
+
+    An output file must not be one of the treaty files, which it would
+    overwrite, and ``--out`` and ``--plot`` must name different files.
+    """
+    if args.out:
+        if Path(args.out).suffix.lower() != CSV_SUFFIX:
+            raise SweepError(
+                f"invalid --out file {args.out!r}: expected a name ending in .csv "
+                "(--out writes CSV; --json prints JSON on stdout)"
+            )
+        _check_output_path("--out", args.out)
+    if args.plot:
+        _check_plot_request(args.plot)
+
+    inputs = {Path(name).resolve(): name for name in (args.file, args.compare) if name}
+    outputs = [(option, path) for option, path in (("--out", args.out), ("--plot", args.plot)) if path]
+    for option, path in outputs:
+        treaty = inputs.get(Path(path).resolve())
+        if treaty is not None:
+            raise SweepError(
+                f"invalid {option} file {path!r}: it is the treaty file {treaty!r}, "
+                "which would be overwritten; choose another name"
+            )
+    if len(outputs) == 2 and Path(args.out).resolve() == Path(args.plot).resolve():
+        raise SweepError(f"--out and --plot name the same file {args.out!r}; choose two names")
 
 
 def run_sweep_command(args: argparse.Namespace) -> int:
@@ -521,15 +680,23 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     ``error:`` line on stderr.
     """
     try:
-        if args.plot:
-            _check_plot_request(args.plot)
+        return _run_sweep_command(args)
+    except KeyboardInterrupt:
+        # Ctrl-C is a user request rather than a failure, so it gets one line and
+        # no traceback. run_sweep has already stopped the worker processes.
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _run_sweep_command(args: argparse.Namespace) -> int:
+    try:
+        _check_output_request(args)
         results = _run_designs(args)
     except SweepError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except SpecError as error:
-        # Each problem is already one "FILE:LINE:COL: error: ..." line.
-        print(error, file=sys.stderr)
+        print(_one_error_line(error), file=sys.stderr)
         return 2
 
     if args.out:
@@ -554,6 +721,16 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
     return 0
+
+
+def _one_error_line(error: SpecError) -> str:
+    """Return the first problem of ``error`` as one line, with a count of the rest."""
+    first = error.problems[0]
+    line = first.format()
+    others = len(error.problems) - 1
+    if others:
+        line += f" (and {count_text(others, 'more problem')}; run `treaty check {first.file}` to list them)"
+    return line
 
 
 def _print_results(args: argparse.Namespace, results: list[SweepResult]) -> None:
@@ -587,6 +764,7 @@ def _run_designs(args: argparse.Namespace) -> list[SweepResult]:
             build_axes(loaded.data, axis_texts)
         except SweepError as error:
             raise SweepError(f"{filename}: {error}") from None
+        check_file_valid(loaded, filename, axis_texts)
         loaded_files.append(loaded)
 
     if args.formula != "engine":
@@ -634,14 +812,24 @@ def _human_output(result: SweepResult, wrote_csv: bool) -> str:
 
 
 def _difference_line(first: SweepResult, second: SweepResult) -> str:
-    first_agrees = first.agreement()
-    second_agrees = second.agreement()
+    """Count the points, scored under both designs, where only one of them agrees.
+
+    A point that is invalid, failed or unconverged under either design is
+    left out of both counts and counted separately, as in the plot.
+    """
+    scored = (first.statuses() == "ok") & (second.statuses() == "ok")
+    first_agrees = first.agreement() & scored
+    second_agrees = second.agreement() & scored
     only_first = int((first_agrees & ~second_agrees).sum())
     only_second = int((second_agrees & ~first_agrees).sum())
-    return (
-        f"agreement only under {first.filename}: {only_first} points; "
-        f"only under {second.filename}: {only_second} points"
+    line = (
+        f"agreement only under {first.filename}: {count_text(only_first)}; "
+        f"only under {second.filename}: {count_text(only_second)}"
     )
+    unscored = int((~scored).sum())
+    if unscored:
+        line += f"; {count_text(unscored)} not scored under both designs, left out"
+    return line
 
 
 def main(argv: list[str] | None = None) -> int:

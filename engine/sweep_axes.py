@@ -35,6 +35,13 @@ _ISO_UNITS = {"Y": "years", "M": "months", "W": "weeks", "D": "days"}
 # The duration parser reads at most nine decimals.
 DURATION_DECIMALS = 9
 
+# Limits on the grid, checked before the grid is allocated. Each point is a
+# full solve, so a grid near these limits already runs for a long time. They
+# catch a mistyped N (an extra zero, say) before numpy allocates the grid or
+# the first solve starts.
+MAX_AXIS_POINTS = 10_000
+MAX_TOTAL_POINTS = 1_000_000
+
 
 class SweepError(Exception):
     """A sweep request that cannot run: a bad axis, path or option."""
@@ -76,7 +83,7 @@ def parse_axis(text: str) -> tuple[str, np.ndarray]:
     ------
     SweepError
         When the text does not have that form, a bound is not a finite number
-        or N is not an integer of at least 2.
+        or N is not an integer from 2 to ``MAX_AXIS_POINTS``.
     """
     path, separator, grid = text.rpartition("=")
     path = path.strip()
@@ -110,6 +117,11 @@ def parse_axis(text: str) -> tuple[str, np.ndarray]:
         ) from None
     if count < 2:
         raise SweepError(f"invalid N {count} for {path}: a sweep needs at least 2 points")
+    if count > MAX_AXIS_POINTS:
+        raise SweepError(
+            f"invalid N {count} for {path}: an axis has at most {MAX_AXIS_POINTS:,} points; "
+            "use a coarser grid"
+        )
 
     return path, np.linspace(bounds[0], bounds[1], count)
 
@@ -333,12 +345,21 @@ def build_axes(data: dict, axis_texts: list[str]) -> list[Axis]:
     Raises
     ------
     SweepError
-        On a malformed axis, an unknown path or two axes writing the same field.
+        On a malformed axis, an unknown path, a grid of more than
+        ``MAX_TOTAL_POINTS`` points or two axes writing the same field.
     """
     axes = []
     for text in axis_texts:
         path, values = parse_axis(text)
         axes.append(Axis(path, values, resolve_path(data, path)))
+
+    total = math.prod(len(axis.values) for axis in axes)
+    if total > MAX_TOTAL_POINTS:
+        counts = " x ".join(f"{len(axis.values):,}" for axis in axes)
+        raise SweepError(
+            f"grid too large: {counts} = {total:,} points, but a sweep has at most "
+            f"{MAX_TOTAL_POINTS:,}; use a coarser grid (smaller N)"
+        )
 
     if len(axes) == 2:
         first = {target.keys for target in axes[0].targets}

@@ -18,6 +18,10 @@ STATUSES = ("ok", "invalid", "failed", "unconverged")
 # terms of `treaty score --json`, whichever formula located them. The rows in
 # memory keep every digit.
 STRICTNESS_COLUMNS = ("zone_low", "zone_high", "terms")
+# An unbounded expected lifetime (no end reachable) is stored as infinity and
+# written as "inf" in CSV and JSON and as this word in the table. An empty cell
+# (None) means "not available", e.g. without agreement or with a closed form.
+UNBOUNDED_LABEL = "unbounded"
 
 
 @dataclass
@@ -118,6 +122,17 @@ def json_rows(results: list[SweepResult]) -> list[dict]:
     return rows
 
 
+def count_text(count: int, noun: str = "point") -> str:
+    """Return ``"1 point"`` or ``"N points"``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _lifetime_cell(value: Any) -> str:
+    if isinstance(value, float) and math.isinf(value):
+        return UNBOUNDED_LABEL
+    return _short(value)
+
+
 def _short(value: Any) -> str:
     if value is None:
         return "-"
@@ -159,7 +174,7 @@ def format_table(result: SweepResult) -> str:
                 zone,
                 _short(row["terms"]),
                 *(_short(row[f"margin_{name}"]) for name in result.parties),
-                _short(row["expected_lifetime_years"]),
+                _lifetime_cell(row["expected_lifetime_years"]),
             ]
         )
         if row["message"]:
@@ -209,5 +224,5 @@ def summary_line(result: SweepResult) -> str:
         for status in STATUSES[1:]
         if (statuses == status).any()
     )
-    line = f"{len(result.rows)} points, {agreed} with agreement"
+    line = f"{count_text(len(result.rows))}, {agreed} with agreement"
     return f"{line}, {counts}" if counts else line

@@ -265,7 +265,7 @@ def test_compare_rows_and_difference(tmp_path, capsys):
         capsys,
     )
     assert code == 0
-    assert f"agreement only under {first}: 1 points; only under {second}: 0 points" in out
+    assert f"agreement only under {first}: 1 point; only under {second}: 0 points" in out
 
 
 def test_compare_path_missing_in_second_file(tmp_path, capsys):
