@@ -66,6 +66,8 @@ class Score:
     proposal: dict | None
     streams: dict
     renegotiation_periods: list[dict]
+    # survival[k - 1]: probability that the treaty is alive at the end of year k,
+    # after the expiry, renegotiation, lapse or breakdown decided at that moment.
     survival: list[float]
     expected_lifetime_years: float | None
     settings: dict
@@ -456,8 +458,10 @@ def _outlook(joint: Solver, evaluated: Columns | None, warnings: list[str]):
     gammas = np.concatenate([evaluated.gammas, base.gammas])
     z = joint.core.regime_values(gammas)
 
+    # One period past the horizon, so that the curve has a value at the horizon year.
+    horizon_years = int(round(horizon / per_year))
     years = max(int(math.ceil(horizon / per_year)), LIFETIME_YEARS)
-    periods = int(round(years * per_year))
+    periods = max(int(round(years * per_year)), int(round(horizon_years * per_year)) + 1)
     trajectory = propagate(joint.core, z, policy, joint.node_own, periods)
 
     streams = {
@@ -467,12 +471,12 @@ def _outlook(joint: Solver, evaluated: Columns | None, warnings: list[str]):
         }
         for i, name in enumerate(names)
     }
-    horizon_years = int(round(horizon / per_year))
-    survival = []
-    for year in range(1, horizon_years + 1):
-        # Alive at the end of the year: in force during its last period.
-        index = int(round(year * per_year)) - 1
-        survival.append(float(trajectory.alive[index]) if index < periods else trajectory.tail_mass)
+    # survival[k - 1] is the mass alive during the period that starts k years
+    # after entry into force, at the end of year k. An expiry node at that
+    # boundary and a breakdown or immediate withdrawal in that period are
+    # therefore already counted.
+    survival = [float(trajectory.alive[int(round(year * per_year))])
+                for year in range(1, horizon_years + 1)]
 
     nodes = []
     for node in trajectory.nodes:
@@ -486,6 +490,8 @@ def _outlook(joint: Solver, evaluated: Columns | None, warnings: list[str]):
             "p_success": node["success"] / node["mass"],
         })
 
+    # Mean time in force: each period the treaty is alive in adds one period,
+    # so the lifetime is the area under the per-period survival curve.
     lifetime = float(trajectory.alive.sum()) / per_year
     tail = trajectory.tail_mass
     if tail > 1e-9:

@@ -16,7 +16,9 @@ force, the clock position, the phase and the environment state, plus a status
    ``b_i(s)``; when its delay has run out the new terms take effect next period;
 3. every path in force plays the profile code of the policy: comply, notice by
    ``j``, escape by ``j`` or breakdown, with the stage payoffs and lump-sum costs
-   of the solver;
+   of the solver. The paths whose treaty is still alive are then counted as
+   alive in this period, the same count as ``alive`` of the exact
+   propagation;
 4. the environment moves: the next state is found by looking a uniform draw up
    in the cumulative row of the declared transition matrix;
 5. the clock and phase advance; at the end of a term the parties extend,
@@ -120,7 +122,7 @@ class BlockResult:
     """Raw counts and payoffs of one block of paths."""
 
     payoffs: np.ndarray             # (party, paths)
-    alive: np.ndarray               # (period,) paths in force or renegotiating
+    alive: np.ndarray               # (period,) paths alive during the period, after its breakdowns
     breakdown: np.ndarray
     withdrawal: np.ndarray
     lapse: np.ndarray
@@ -310,7 +312,6 @@ def simulate_block(model: PathModel, seed: np.random.SeedSequence, paths: int,
                 count("review_reached", t, index.size)
                 count("review_adopted", t, adopted.size)
 
-        count("alive", t, int(np.count_nonzero(status != ENDED)))
         acting = np.flatnonzero(status == IN_FORCE)
 
         # 2. Renegotiation after expiry: no treaty while the delay runs.
@@ -326,6 +327,10 @@ def simulate_block(model: PathModel, seed: np.random.SeedSequence, paths: int,
         # 3. Paths in force play the policy.
         moving, next_phase = _play(model, acting, column, position, phase, state, payoffs,
                                        weight, t, count, end)
+
+        # Alive in period t: not ended by an earlier period's exit or lapse, nor
+        # by this period's breakdown or immediate withdrawal.
+        count("alive", t, int(np.count_nonzero(status != ENDED)))
 
         # 4. The environment moves, for every path.
         new_state = np.minimum((uniforms[:, None] >= model.cumulative[state]).sum(axis=1),
@@ -547,7 +552,13 @@ class Simulation:
     proposed: bool = False
 
     def survival(self) -> list[dict]:
-        """Share of paths with the treaty alive at the start of each year, with 95% bands."""
+        """Share of paths with the treaty alive after 1, 2, ... years, with 95% bands.
+
+        The row of year ``k`` counts the paths alive during the period that
+        starts ``k`` years after entry into force, as ``survival[k - 1]`` of
+        the score does, so expiries, lapses and breakdowns decided at that
+        moment are already out.
+        """
         per_year = 1.0 / self.period_years
         rows = []
         for year in range(1, self.years + 1):
@@ -557,7 +568,7 @@ class Simulation:
             estimate, low, high = wilson(int(self.counts.alive[period]), self.paths)
             row = {"year": year, "estimate": estimate,
                    "standard_error": binomial_error(estimate, self.paths), "low": low, "high": high}
-            if year - 1 < len(self.exact_survival):
+            if year <= len(self.exact_survival):
                 row["exact"] = self.exact_survival[year - 1]
             rows.append(row)
         return rows
@@ -658,7 +669,15 @@ def wilson(successes: int, trials: int, quantile: float = Z95) -> tuple[float, f
     scale = quantile * quantile / trials
     centre = (share + scale / 2.0) / (1.0 + scale)
     half = quantile * math.sqrt(share * (1.0 - share) / trials + scale / (4.0 * trials)) / (1.0 + scale)
-    return float(share), float(max(centre - half, 0.0)), float(min(centre + half, 1.0))
+    low, high = max(centre - half, 0.0), min(centre + half, 1.0)
+
+    # At a share of 0 or 1 the interval ends exactly there, but rounding in
+    # centre +- half can fall just short of it.
+    if successes == 0:
+        low = 0.0
+    if successes == trials:
+        high = 1.0
+    return float(share), float(low), float(high)
 
 
 def simulate_game(game: Game, score: Score, paths: int = DEFAULT_PATHS, years: int | None = None,
@@ -740,10 +759,11 @@ def format_simulation(simulation: Simulation) -> str:
     lines.append(_table(rows))
 
     lines.append("")
-    lines.append("alive at the start of year (95% band; exact value from the solver):")
-    rows = [["year", "estimate", "band", "exact"]]
+    lines.append("alive after N years, share of paths (95% band; exact value from the solver):")
+    rows = [["years", "estimate", "band", "exact"]]
     survival = simulation.survival()
-    shown = {1, 2, 5, len(survival)} | {year for year in range(10, len(survival) + 1, 10)}
+    last = survival[-1]["year"]
+    shown = {1, 2, 5, last} | {year for year in range(10, last + 1, 10)}
     for row in survival:
         if row["year"] in shown:
             exact = f"{row['exact']:.4f}" if "exact" in row else "-"

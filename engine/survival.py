@@ -8,6 +8,12 @@ streams and what happens at each renegotiation and review node.
 A treaty counts as alive while it is in force, suspended, under notice, or
 being renegotiated after expiry. It dies at breakdown, at the end of a notice
 period, and when renegotiation fails (lapse).
+
+``alive[t]`` is the mass alive during period ``t``: what the expiry node at the
+start of the period left, less what breaks down or withdraws without notice in
+the period itself.  It is therefore the probability that the treaty is alive
+``t`` periods after entry into force, once everything decided at that moment
+has happened, and its sum is the expected number of periods alive.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import pytest
 from engine.build import build_game
 from engine.loader import parse_treaty_text
 from engine.score import score_game
-from engine.simulate import BLOCK_SIZE, simulate_game
+from engine.simulate import BLOCK_SIZE, simulate_game, wilson
 
 BASE = """
 schema: treaty/v1
@@ -158,3 +158,13 @@ def test_no_agreement_gives_none():
     score = score_game(game)
     assert not score.agreement
     assert simulate_game(game, score, paths=10) is None
+
+
+@pytest.mark.parametrize("trials", [7, 20_000, 100_000])
+def test_wilson_band_reaches_bounds(trials):
+    # With every path alive the share is 1, and the band must reach 1 exactly.
+    # With no path alive the band must reach 0.
+    _, _, high = wilson(trials, trials)
+    assert high == 1.0
+    _, low, _ = wilson(0, trials)
+    assert low == 0.0

@@ -55,7 +55,7 @@ def test_simulate_text_reports_seed(tmp_path, capsys):
     assert main(["simulate", write(tmp_path, "rigid"), "--paths", "100", "--years", "3"]) == 0
     out = capsys.readouterr().out
     assert "seed " in out
-    assert "alive at the start of year" in out
+    assert "alive after N years" in out
 
 
 def test_simulate_rejects_bad_paths(tmp_path, capsys):
