@@ -150,11 +150,13 @@ class Solver:
         self._note(stats)
         if not stats.converged:
             reason = f"; {stats.messages[-1]}" if stats.messages else ""
+            # Only value iteration over a repeating clock crawls with short periods.
+            advice = ("; a coarser `period` often helps, because the solver then takes fewer, "
+                      "larger steps") if self.core.clock.cyclic else ""
             raise SolverError(
                 f"the equilibrium values did not converge after {stats.iterations} iterations "
                 f"(residual {stats.residual:.3g}){reason}; the result would not be reliable, "
-                "so none is given; a coarser `period` often helps, because the solver then "
-                "takes fewer, larger steps")
+                f"so none is given{advice}")
         self.base = Columns(gammas=self.grid, own=own, declared=declared)
         return self.base
 
