@@ -194,6 +194,16 @@ def _run_score(arguments: argparse.Namespace) -> int:
         from engine.calibration import run_vary_command
 
         return run_vary_command(arguments)
+    # These options only shape the draws of --vary; alone they would be ignored.
+    unused = [option for option, value, default in (("--draws", arguments.draws, 200),
+                                                    ("--seed", arguments.seed, None),
+                                                    ("--workers", arguments.workers, 1))
+              if value != default]
+    if unused:
+        verb = "applies" if len(unused) == 1 else "apply"
+        print(f"error: {', '.join(unused)} {verb} only with --vary; add --vary PATH=DIST or "
+              "leave them out", file=sys.stderr)
+        return EXIT_INVALID
     try:
         score, fragile = _score_file(arguments.file)
     except SpecError as error:
@@ -213,6 +223,11 @@ def _run_score(arguments: argparse.Namespace) -> int:
 
 
 def _run_compare(arguments: argparse.Namespace) -> int:
+    if len(arguments.files) < 2:
+        print("error: compare needs at least two treaty files; to score one, use "
+              f"`treaty score {arguments.files[0]}`", file=sys.stderr)
+        return EXIT_INVALID
+
     # Validate every file first, so that all invalid files are reported in one run.
     specs = []
     invalid = False

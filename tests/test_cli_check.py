@@ -205,3 +205,24 @@ def test_compare_solver_failure(fake_solver, tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.startswith(f"error: {paths[1]}: value iteration did not converge")
+
+
+INF = str(Path(__file__).resolve().parents[1] / "treaties" / "inf.yaml")
+
+
+def test_compare_needs_two_files(capsys):
+    code = main(["compare", INF])
+
+    assert code == 2
+    assert "compare needs at least two treaty files" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("options, named", [
+    (["--draws", "10"], "--draws applies only with --vary"),
+    (["--seed", "3", "--workers", "2"], "--seed, --workers apply only with --vary"),
+])
+def test_vary_options_need_vary(capsys, options, named):
+    code = main(["score", INF, *options])
+
+    assert code == 2
+    assert named in capsys.readouterr().err
