@@ -238,6 +238,15 @@ def _builtin_message(kind: str, value: object, context: dict, default: str) -> t
     }
     if kind in bounds:
         template, key = bounds[kind]
-        return template.format(context.get(key)), None
+        return template.format(_bound_text(context.get(key))), None
 
     return default, None
+
+
+def _bound_text(bound: object) -> str:
+    """Write a bound as the other messages do: 0 not 0.0, and 1,000,000 not 1000000.0."""
+    if isinstance(bound, float) and bound.is_integer():
+        bound = int(bound)
+    if isinstance(bound, int) and abs(bound) >= 10_000:
+        return f"{bound:,}"
+    return str(bound)

@@ -155,7 +155,8 @@ def read_treaty_text(path: str | os.PathLike) -> str:
         raise fail(f"cannot read file: {error.strerror}") from None
 
     if stat.S_ISDIR(info.st_mode):
-        raise fail("is a directory, not a treaty file")
+        raise fail(f"is a directory, not a treaty file; to check the files in it, run "
+                   f"`treaty check {os.path.join(filename, '*.yaml')}`")
     # Reading a pipe or a device could block or never end.
     if not stat.S_ISREG(info.st_mode):
         raise fail("is not a regular file")

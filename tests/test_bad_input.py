@@ -470,7 +470,7 @@ CASES = [
         "parties[1].breach_cost",
         15,
         18,
-        "must be at most 1000000",
+        "must be at most 1,000,000 (got 5000000.0)",
     ),
     (
         "mapping where list expected",
