@@ -213,7 +213,12 @@ def _validate_duration(value: Any, info: ValidationInfo, *, positive: bool) -> D
 def _not_whole_message(duration: Duration, context: ValidationContext) -> str:
     message = f"`{duration.text}` is not a whole number of model periods (period: {context.period.text})"
     if context.suggested_period:
-        return message + f"; use `period: {context.suggested_period}`, which fits every duration in the file"
+        message += f"; use `period: {context.suggested_period}`, which fits every duration in the file"
+        # A period of days or weeks multiplies the clock positions the solver tracks.
+        if parse_duration(context.suggested_period).years < 1 / 12:
+            message += (f", or round `{duration.text}` to whole periods of {context.period.text}, "
+                        "because so short a period can make the model too large to solve")
+        return message
     return message + "; no period of whole days fits every duration, so give durations in whole days"
 
 

@@ -133,6 +133,16 @@ CASES = [
         "`6 months` is not a whole number of model periods (period: 1 year); use `period: 6 months`",
     ),
     (
+        # A daily period would fit, but it multiplies the clock, so rounding is offered too.
+        "notice of days",
+        edit("notice: 1 year", "notice: 100 days"),
+        "provisions[1].notice",
+        21,
+        13,
+        "use `period: 1 day`, which fits every duration in the file, or round `100 days` to whole "
+        "periods of 1 year",
+    ),
+    (
         "horizon not whole periods",
         BASE + "model: {horizon: 18 months}\n",
         "model.horizon",
