@@ -418,7 +418,7 @@ class DynamicSolver:
                 # How far each candidate misses its worst incentive constraint.
                 shortfall = np.where(self.strategic[None, :, None, None, None], -gap, -np.inf).max(axis=1)
                 shortfall = np.where(available[:, None], shortfall, np.inf)
-                equilibrium, kept = settle.restrict(position, equilibrium, shortfall, candidate_codes,
+                equilibrium, keep = settle.restrict(position, equilibrium, shortfall, candidate_codes,
                                                     normal)
             score = np.where(equilibrium, np.tensordot(self.select_weights, stacked, axes=(0, 1)),
                              -np.inf)
@@ -426,12 +426,9 @@ class DynamicSolver:
             near = equilibrium & (score >= best - TIE_TOLERANCE * (1.0 + np.abs(best)))
             index = np.where(near.any(axis=0), np.argmax(near, axis=0), -1)
             if settle is not None:
-                index = np.where(kept >= -1, kept, index)
+                index = np.where(keep >= -1, keep, index)
         else:
-            chosen = fixed[:, normal, :]
-            lookup = np.full(256, -1, dtype=np.int64)
-            lookup[candidate_codes.astype(np.int64) % 256] = np.arange(count)
-            index = np.where(chosen == BREAKDOWN, -1, lookup[chosen.astype(np.int64) % 256])
+            index = _candidate_index(candidate_codes, fixed[:, normal, :])
 
         chosen = np.where(index >= 0, candidate_codes[np.maximum(index, 0)], BREAKDOWN).astype(np.int8)
         picked = np.take_along_axis(stacked, np.maximum(index, 0)[None, None], axis=0)[0]
@@ -700,18 +697,18 @@ class DynamicSolver:
         Otherwise, in each strictness column, the choices that miss their
         incentive constraint by the most are dropped for good at their
         augmented states.  The best remaining equilibrium is selected there
-        and where the policy had breakdown, and the other choices are kept.  Dropping only the worst keeps a choice that fails merely because
-        of a worse one elsewhere.  Each round drops at least one choice per
-        failing column, so the rounds end.  Returns the values, their residual
-        and the number of rounds, or None when the game is too large for exact
-        evaluation.
+        and where the policy had breakdown, and the other choices are kept.
+        Dropping only the worst keeps a choice that fails merely because of a
+        worse one elsewhere.  Each round drops at least one choice per failing
+        column, so the rounds end.  Returns the values and their residual, or
+        None when the game is too large for exact evaluation.
         """
         from engine.policy_values import exact_cyclic_values
 
         settle = Settling([np.array(entry) for entry in codes])
         # Each augmented state can drop each candidate once and reselect after each drop.
         bound = sum(entry.size for entry in codes) * (4 + 4 * self.n)
-        for rounds in range(1, bound + 1):
+        for _ in range(bound):
             exact = exact_cyclic_values(self, z, chain, policy, base)
             if exact is None:
                 return None
@@ -719,7 +716,7 @@ class DynamicSolver:
             settle.start_audit()
             checked, _, change = sweep(exact, settle)
             if not settle.failing():
-                return checked, change, rounds
+                return checked, change
 
             settle.start_apply()
             _, new_codes, _ = sweep(exact, settle)
@@ -806,7 +803,7 @@ class DynamicSolver:
                                 "evaluation could not settle it (the model may be too large for "
                                 "it), so no result is given at these terms")
                         else:
-                            stored, residual, rounds = settled
+                            stored, residual = settled
                             converged = True
                             messages.append(CYCLE_SETTLED)
                         break
@@ -889,13 +886,10 @@ class Settling:
                  candidate_codes: np.ndarray, normal: np.ndarray):
         """Return the allowed equilibria and the choice to keep in the normal phases.
 
-        ``kept`` contains the candidate index to keep, -1 to keep breakdown,
-        or -2 where the choice is made again.
+        The choice to keep is a candidate index, -1 to keep breakdown, or -2
+        where the choice is made again.
         """
-        previous = self.previous[position][:, normal, :].astype(np.int64)
-        lookup = np.full(256, -1, dtype=np.int64)
-        lookup[candidate_codes.astype(np.int64) % 256] = np.arange(len(candidate_codes))
-        index = np.where(previous == BREAKDOWN, -1, lookup[previous % 256])
+        index = _candidate_index(candidate_codes, self.previous[position][:, normal, :])
         picked = np.maximum(index, 0)[None]
         allowed = self.allowed.setdefault(position, np.ones(equilibrium.shape, dtype=bool))
 
@@ -908,8 +902,7 @@ class Settling:
         drop = (index >= 0) & self._is_worst(miss)
         np.put_along_axis(allowed, picked, np.take_along_axis(allowed, picked, axis=0) & ~drop[None],
                           axis=0)
-        kept = np.where(drop | (index < 0), -2, index)
-        return equilibrium & allowed, kept
+        return equilibrium & allowed, np.where(drop | (index < 0), -2, index)
 
     def run_on(self, position: int, phases: np.ndarray, run_codes: np.ndarray,
                shortfall: np.ndarray) -> np.ndarray:
@@ -924,6 +917,15 @@ class Settling:
         dropped[:, phases, :] |= self._is_worst(miss)
         chosen = np.where(previous == COMPLY, COMPLY, run_codes)
         return np.where(dropped[:, phases, :], BREAKDOWN, chosen).astype(np.int8)
+
+
+def _candidate_index(candidate_codes: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Return the position of each profile code in ``candidate_codes`` (-1 for breakdown)."""
+    # Codes are small int8 values, so a table over all 256 of them maps every code in one step.
+    lookup = np.full(256, -1, dtype=np.int64)
+    lookup[candidate_codes.astype(np.int64) % 256] = np.arange(len(candidate_codes))
+    codes = codes.astype(np.int64)
+    return np.where(codes == BREAKDOWN, -1, lookup[codes % 256])
 
 
 def _segment_values(stored, clock, keep_values):

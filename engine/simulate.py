@@ -763,9 +763,9 @@ def format_simulation(simulation: Simulation) -> str:
     rows = [["years", "estimate", "band", "exact"]]
     survival = simulation.survival()
     last = survival[-1]["year"]
-    shown = {1, 2, 5, last} | {year for year in range(10, last + 1, 10)}
+    shown_years = {1, 2, 5, last} | {year for year in range(10, last + 1, 10)}
     for row in survival:
-        if row["year"] in shown:
+        if row["year"] in shown_years:
             exact = f"{row['exact']:.4f}" if "exact" in row else "-"
             rows.append([str(row["year"]), f"{row['estimate']:.4f}",
                          f"[{row['low']:.4f}, {row['high']:.4f}]", exact])

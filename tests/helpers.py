@@ -154,3 +154,39 @@ def random_rules(rng, kind: str, n_parties: int, n_states: int) -> Rules:
         return Rules(review=ReviewRules(every=int(rng.integers(2, 4)),
                                         amendment_cost=float(rng.uniform(0.0, 0.3))))
     raise ValueError(f"unknown provision kind {kind!r}")
+
+
+# A two-party treaty in two states, small enough to simulate many paths in a test.
+SIMULATION_SPEC = """schema: treaty/v1
+name: {name}
+environment:
+  start: calm
+  persistence: 0.6
+  states: {{calm: 0.75, crisis: 0.25}}
+parties:
+  - name: A
+    discount: 0.9
+    defection_value: {{calm: 0.2, crisis: 1.2}}
+    regime_value: [[0, 0.3], [1, 0.7]]
+  - name: B
+    discount: 0.85
+    defection_value: {{calm: 0.2, crisis: 0.45}}
+    regime_value: [[0, 0.7], [1, 0.3]]
+model: {{grid: 11, horizon: 10 years}}
+{provisions}
+"""
+ESCAPE = """provisions:
+  - kind: escape_hatch
+    trigger: {states: [crisis]}
+    suspension: 2 years
+    cost: 0.2
+    cost_type: transfer
+    max_uses: 2
+"""
+
+
+def write_treaty(tmp_path, name, provisions=""):
+    """Write the two-state treaty of the simulation tests, with ``provisions`` appended."""
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(SIMULATION_SPEC.format(name=name, provisions=provisions))
+    return str(path)

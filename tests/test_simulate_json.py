@@ -13,35 +13,10 @@ import pytest
 import engine.score
 from engine.cli import main
 from engine.score import STRICTNESS_DECIMALS
+from helpers import ESCAPE, write_treaty
 
 HALF_UNIT = Decimal(5) * Decimal(10) ** -(STRICTNESS_DECIMALS + 1)
 
-SPEC = """schema: treaty/v1
-name: {name}
-environment:
-  start: calm
-  persistence: 0.6
-  states: {{calm: 0.75, crisis: 0.25}}
-parties:
-  - name: A
-    discount: 0.9
-    defection_value: {{calm: 0.2, crisis: 1.2}}
-    regime_value: [[0, 0.3], [1, 0.7]]
-  - name: B
-    discount: 0.85
-    defection_value: {{calm: 0.2, crisis: 0.45}}
-    regime_value: [[0, 0.7], [1, 0.3]]
-model: {{grid: 11, horizon: 10 years}}
-{extra}
-"""
-ESCAPE = """provisions:
-  - kind: escape_hatch
-    trigger: {states: [crisis]}
-    suspension: 2 years
-    cost: 0.2
-    cost_type: transfer
-    max_uses: 2
-"""
 # Every strictness is in the zone of this game, so the proposal is accepted.
 PROPOSAL = "terms: {strictness: 0.4123456789012}"
 
@@ -61,12 +36,6 @@ def recorded_scores(monkeypatch):
     return scores
 
 
-def write(tmp_path, name, extra=""):
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(SPEC.format(name=name, extra=extra))
-    return str(path)
-
-
 def decimals(number: Decimal) -> int:
     return max(0, -number.as_tuple().exponent)
 
@@ -78,7 +47,7 @@ def compare_json(paths, capsys) -> dict:
 
 
 def test_simulated_terms_rounded(recorded_scores, tmp_path, capsys):
-    paths = [write(tmp_path, "rigid"), write(tmp_path, "flexible", ESCAPE)]
+    paths = [write_treaty(tmp_path, "rigid"), write_treaty(tmp_path, "flexible", ESCAPE)]
 
     result = compare_json(paths, capsys)
 
@@ -97,7 +66,7 @@ def test_simulated_terms_rounded(recorded_scores, tmp_path, capsys):
 
 
 def test_simulated_proposal_as_written(recorded_scores, tmp_path, capsys):
-    paths = [write(tmp_path, "rigid"), write(tmp_path, "proposed", PROPOSAL)]
+    paths = [write_treaty(tmp_path, "rigid"), write_treaty(tmp_path, "proposed", PROPOSAL)]
 
     result = compare_json(paths, capsys)
 
