@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.errors import SolverError
+
 
 def bargaining_weights(discounts: np.ndarray, rule: str) -> np.ndarray:
     """Return the normalised weight of each party under ``rule``."""
@@ -50,57 +52,160 @@ def bargaining_objective(gains: np.ndarray, weights: np.ndarray, rule: str) -> n
     return terms.sum(axis=0)
 
 
-def best_mix(left: np.ndarray, right: np.ndarray, weights: np.ndarray, rule: str,
-             low: float = 0.0, high: float = 1.0) -> tuple[float, float]:
-    """Maximise the objective of the gains ``w * left + (1 - w) * right`` over ``w`` in [low, high].
+def nash_lottery(gains: np.ndarray, weights: np.ndarray, tolerance: float = 1e-13,
+                 max_rounds: int = 500) -> tuple[np.ndarray, np.ndarray, float]:
+    """Maximise the weighted Nash product over lotteries of candidate terms.
 
-    Returns the weight and the objective there.  The gains are linear in
-    ``w``, so the utilitarian objective is linear and peaks at an end.  The
-    Nash objective is finite where every party gains, an interval of ``w``,
-    and concave there: its slope ``sum_i w_i (left_i - right_i) / gain_i(w)``
-    falls with ``w``, so bisection on the slope finds the peak to machine
-    precision.  A search on the objective's values would stop about 1e-8 from
-    the peak, where the objective is flat to rounding.
+    ``gains`` (party, candidate) is each party's gain from each candidate,
+    all of them acceptable.  A lottery ``p`` gives the expected gains
+    ``u = gains @ p``, and the objective ``f(p) = sum_i w_i log u_i`` is
+    concave in ``p``.  With positive weights it is strictly concave in ``u``,
+    so the bargained gains are unique and move continuously with the
+    candidates' gains, which neighbour-only lotteries do not guarantee.
+
+    The optimality condition is ``c_k = sum_i w_i gains_ik / u_i <= 1`` for
+    every candidate ``k``, with equality on the lottery's support: the line
+    ``sum_i (w_i / u_i) x_i = 1`` supports the set of lottery gains at ``u``.
+    An active-set method keeps a support, solves the optimality conditions on
+    it by Newton steps, drops candidates whose probability falls to zero and
+    adds the candidate that violates the condition most.  Within a support,
+    moves that change no party's gain reduce it to at most one candidate per
+    weighted party plus one.
+
+    Returns the support (candidate indices, largest probability first), the
+    probabilities and the objective.  When no lottery gives every party with
+    a positive weight a positive gain, the support is empty and the
+    objective is ``-inf``.
     """
-    left = np.asarray(left, dtype=float)
-    right = np.asarray(right, dtype=float)
+    gains = np.asarray(gains, dtype=float)
     weights = np.asarray(weights, dtype=float)
+    weighted = weights > 0
+    g = gains[weighted]
+    w = weights[weighted] / weights[weighted].sum()
+    candidates = gains.shape[1]
+    empty = np.zeros(0, dtype=np.int64), np.zeros(0), -np.inf
+    if candidates == 0 or not np.all(g.max(axis=1) > 0):
+        return empty
 
-    def score(w: float) -> float:
-        return float(bargaining_objective((w * left + (1.0 - w) * right)[:, None], weights, rule)[0])
+    # The peak does not change when a party's gains are rescaled, and with each
+    # party's best gain at 1 the peak gives party i a gain of at least w_i,
+    # which keeps the Newton steps well scaled.
+    scale = g.max(axis=1)
+    g = g / scale[:, None]
 
-    if rule == "utilitarian":
-        return max(((w, score(w)) for w in (high, low)), key=lambda item: item[1])
+    # Start from an even mix of each party's best candidate, where every party gains.
+    support = sorted(set(int(k) for k in np.argmax(g, axis=1)))
+    probability = np.full(len(support), 1.0 / len(support))
 
-    # Every party must gain: right_i + w (left_i - right_i) > 0.
-    step = left - right
-    start, stop = low, high
-    for gain_at_zero, change in zip(right, step):
-        if change > 0:
-            start = max(start, -gain_at_zero / change)
-        elif change < 0:
-            stop = min(stop, gain_at_zero / -change)
-        elif gain_at_zero <= 0:
-            return low, -np.inf
-    if start >= stop:
-        return low, -np.inf
+    def objective(u: np.ndarray) -> float:
+        # The objective of the gains as given, not of the rescaled ones.
+        return float(np.sum(w * np.log(u * scale)))
 
-    def slope(w: float) -> float:
-        return float(np.sum(weights * step / (right + w * step)))
+    for _ in range(max_rounds):
+        probability, support = _optimise_on_support(g, w, support, probability, tolerance)
+        u = g[:, support] @ probability
+        scores = (w / u) @ g
+        best = int(np.argmax(scores))
+        if scores[best] <= 1.0 + tolerance or (best in support and scores[best] <= 1.0 + 1e-9):
+            order = np.argsort(-probability, kind="stable")
+            chosen = np.asarray(support, dtype=np.int64)[order]
+            return chosen, probability[order], objective(u)
+        support = support + [best]
+        probability = np.append(probability, 0.0)
+    raise SolverError("the Nash bargaining over lotteries of terms did not settle, so no "
+                      "renegotiation outcome is given")
 
-    # At an end set by a party's zero gain the slope points inwards, so only
-    # the ends of [low, high] can be the peak.
-    if start == low and slope(low) <= 0.0:
-        return low, score(low)
-    if stop == high and slope(high) >= 0.0:
-        return high, score(high)
-    for _ in range(100):
-        middle = 0.5 * (start + stop)
-        if middle <= start or middle >= stop:
+
+def _optimise_on_support(g, w, support, probability, tolerance, max_steps=100):
+    """Maximise the Nash objective over lotteries on ``support``; drop candidates that reach zero."""
+    support = list(support)
+    probability = np.array(probability, dtype=float)
+    for _ in range(max_steps):
+        columns = g[:, support]
+        u = columns @ probability
+        scores = (w / u) @ columns
+        if np.max(np.abs(scores - 1.0)) <= tolerance and np.all(probability > 0):
+            break
+
+        # Newton step for the optimality conditions with the probabilities
+        # summing to one: [H -1; 1' 0] [d; nu] = [-scores; 0].
+        size = len(support)
+        hessian = -(columns.T * (w / u**2)) @ columns
+        system = np.zeros((size + 1, size + 1))
+        system[:size, :size] = hessian
+        system[:size, size] = -1.0
+        system[size, :size] = 1.0
+        rhs = np.concatenate([-scores, [0.0]])
+        direction = np.linalg.lstsq(system, rhs, rcond=None)[0][:size]
+        direction -= direction.mean()
+        if np.any((probability <= 0.0) & (direction < 0.0)):
+            # Newton would push a candidate just added below zero: move towards
+            # the best candidate of the support instead, which raises the objective.
+            direction = -probability.copy()
+            direction[int(np.argmax(scores))] += 1.0
+        change = columns @ direction
+
+        if np.max(np.abs(change)) <= 1e-300:
+            # The step changes nobody's gain: the support has redundant candidates.
+            support, probability = _reduce_support(columns, support, probability)
+            continue
+
+        # Largest step that keeps every probability non-negative.
+        shrinking = direction < 0
+        limit = np.min(probability[shrinking] / -direction[shrinking]) if shrinking.any() else np.inf
+        step = _line_search(u, change, w, min(1.0, limit))
+        if step * np.max(np.abs(change)) <= 1e-16 * np.max(u):
+            break
+        probability = probability + step * direction
+        if step >= limit:
+            blocked = np.flatnonzero(probability <= 1e-15)
+            keep = np.setdiff1d(np.arange(size), blocked)
+            if keep.size == 0:
+                keep = np.array([int(np.argmax(probability))])
+            support = [support[k] for k in keep]
+            probability = probability[keep]
+        probability = np.maximum(probability, 0.0)
+        probability /= probability.sum()
+        if len(support) > len(w) + 1:
+            support, probability = _reduce_support(g[:, support], support, probability)
+    return probability, support
+
+
+def _line_search(u, change, w, limit):
+    """Step in [0, limit] that maximises sum_i w_i log(u_i + t change_i), a concave function of t."""
+    def slope(t):
+        return float(np.sum(w * change / (u + t * change)))
+
+    if slope(limit) >= 0.0:
+        return limit
+    low, high = 0.0, limit
+    for _ in range(200):
+        middle = 0.5 * (low + high)
+        if middle <= low or middle >= high:
             break
         if slope(middle) > 0.0:
-            start = middle
+            low = middle
         else:
-            stop = middle
-    middle = 0.5 * (start + stop)
-    return middle, score(middle)
+            high = middle
+    return low
+
+
+def _reduce_support(columns, support, probability):
+    """Move along a direction that changes no gain until a probability reaches zero, and drop it."""
+    size = len(support)
+    constraints = np.vstack([columns, np.ones((1, size))])
+    _, singular, vt = np.linalg.svd(constraints)
+    rank = int(np.sum(singular > 1e-12 * max(1.0, singular.max())))
+    if rank >= size:
+        return support, probability
+    null = vt[-1]
+    if not (null < 0).any():
+        null = -null
+    shrinking = null < 0
+    ratios = probability[shrinking] / -null[shrinking]
+    step = float(np.min(ratios))
+    probability = probability + step * null
+    drop = int(np.flatnonzero(shrinking)[int(np.argmin(ratios))])
+    keep = [k for k in range(size) if k != drop]
+    probability = np.maximum(probability[keep], 0.0)
+    return [support[k] for k in keep], probability / probability.sum()

@@ -87,23 +87,26 @@ class Policy:
 
 @dataclass
 class NodeOutcome:
-    """Renegotiation at expiry: the base column agreed in each state (-1 lapse).
+    """Renegotiation at expiry: a lottery over base columns in each state (-1 lapse).
 
-    Where two sets of terms tie in the bargaining, the outcome is a lottery:
-    ``target`` with probability ``weight`` and ``alternative`` otherwise.
+    ``support[j, s]`` is a column the parties may agree in state ``s`` and
+    ``probability[j, s]`` its chance; the rows are ordered from the most
+    likely, and a row past the end of a state's lottery has probability 0.
     """
 
-    target: np.ndarray
-    value: np.ndarray
-    alternative: np.ndarray | None = None
-    weight: np.ndarray | None = None
+    support: np.ndarray
+    value: np.ndarray | None
+    probability: np.ndarray
     objective: np.ndarray | None = None
 
+    @property
+    def target(self) -> np.ndarray:
+        """The most likely outcome in each state."""
+        return self.support[0]
+
     def lottery(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Return (target, probability) pairs, per state."""
-        if self.alternative is None:
-            return [(self.target, np.ones(len(self.target)))]
-        return [(self.target, self.weight), (self.alternative, 1.0 - self.weight)]
+        """Return (columns, probability) pairs, one per row of the support."""
+        return [(self.support[j], self.probability[j]) for j in range(len(self.support))]
 
 
 @dataclass

@@ -92,9 +92,8 @@ class PathModel:
     segment: np.ndarray
     segment_starts: np.ndarray
     extend: np.ndarray              # (segment, column, state), probability of extending, 0 where none
-    node_target: np.ndarray         # (state,) column adopted at renegotiation, -1 lapse
-    node_alternative: np.ndarray    # (state,) the other column where the bargaining ties
-    node_weight: np.ndarray         # (state,) probability of ``node_target`` at such a tie
+    node_support: np.ndarray        # (outcome, state) columns agreed at renegotiation, -1 lapse
+    node_cumulative: np.ndarray     # (outcome, state) cumulative probability of those outcomes
     phase_kind: np.ndarray
     invoker: np.ndarray
     after_comply: np.ndarray
@@ -178,16 +177,17 @@ def build_path_model(game: Game, strictness: float) -> tuple[PathModel, np.ndarr
     ])
     duration = core.rules.duration
     delay = duration.delay if duration is not None else 0
-    node_target = np.full(states, -1, dtype=np.int64)
-    node_alternative = node_target.copy()
-    node_weight = np.ones(states)
+    node_support = np.full((1, states), -1, dtype=np.int64)
+    node_cumulative = np.ones((1, states))
     node = solver.node_own
     if node is not None:
-        node_target = np.asarray(node.target, dtype=np.int64)
-        node_alternative = node_target.copy()
-        if node.alternative is not None:
-            node_alternative = np.asarray(node.alternative, dtype=np.int64)
-            node_weight = np.asarray(node.weight, dtype=float)
+        node_support = np.asarray(node.support, dtype=np.int64)
+        node_cumulative = np.cumsum(node.probability, axis=0)
+        # Rounding must not leave a draw just below one without an outcome: the
+        # last outcome of each state's lottery takes every draw beyond it.
+        rows = np.arange(len(node_support))[:, None]
+        last = np.max(np.where(node.probability > 0, rows, 0), axis=0)
+        node_cumulative[rows >= last[None, :]] = np.inf
     waiting = _waiting_values(core.declared, core.defection, core.delta, values, phases.start, delay)
 
     withdrawal = core.rules.withdrawal
@@ -206,9 +206,8 @@ def build_path_model(game: Game, strictness: float) -> tuple[PathModel, np.ndarr
         segment=np.asarray(clock.segment, dtype=np.int64),
         segment_starts=np.asarray(clock.segment_starts, dtype=np.int64),
         extend=extend,
-        node_target=node_target,
-        node_alternative=node_alternative,
-        node_weight=node_weight,
+        node_support=node_support,
+        node_cumulative=node_cumulative,
         phase_kind=phases.kind,
         invoker=phases.invoker,
         after_comply=phases.after_comply,
@@ -458,8 +457,9 @@ def _advance(model, moving, next_phase, column, position, phase, state, new_stat
     rest_state = new_state[rest]
     leftover = 1.0 - chance[~extended]
     rescaled = (draw[~extended] - chance[~extended]) / np.where(leftover > 0.0, leftover, 1.0)
-    first = rescaled < model.node_weight[rest_state]
-    target = np.where(first, model.node_target[rest_state], model.node_alternative[rest_state])
+    # The first outcome whose cumulative probability exceeds the draw.
+    outcome = np.sum(rescaled[None, :] >= model.node_cumulative[:, rest_state], axis=0)
+    target = model.node_support[outcome, rest_state]
     lapsed = rest[target < 0]
     if lapsed.size:
         end(lapsed, (weight * delta)[:, None] * model.no_treaty[:, new_state[lapsed]])

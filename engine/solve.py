@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.bargaining import bargaining_objective, best_mix
+from engine.bargaining import bargaining_objective, nash_lottery
 from engine.dynamic import (
     COMPLY,
     Chain,
@@ -116,7 +116,7 @@ class Solver:
             objective = np.where(feasible, bargaining_objective(gains, core.weights, core.rule), -np.inf)
             fallback = np.where(feasible, gains.sum(axis=0), -np.inf)
             objective = np.where(np.isfinite(objective.max(axis=0))[None], objective, fallback)
-            outcome = _interpolated_outcome(gains, feasible, objective, core.weights, core.rule)
+            outcome = _lottery_outcome(gains, feasible, objective, core.weights, core.rule)
             value = np.zeros_like(no_treaty)
             for target, probability in outcome.lottery():
                 value += probability[None, :] * _offer(offered, no_treaty, target)
@@ -127,8 +127,7 @@ class Solver:
         value = np.zeros_like(no_treaty)
         for target, probability in fixed.lottery():
             value += probability[None, :] * _offer(offered, no_treaty, target)
-        return NodeOutcome(target=fixed.target, value=value, alternative=fixed.alternative,
-                           weight=fixed.weight)
+        return NodeOutcome(support=fixed.support, value=value, probability=fixed.probability)
 
     # ------------------------------------------------------------ grid solve
 
@@ -223,9 +222,8 @@ class Solver:
                 break
         declared = core.run_pass(self.grid, core.declared, node_true, fixed=own.policy,
                                  keep_values=True)[0]
-        self.node_declared = NodeOutcome(target=self.node_own.target, value=node_true,
-                                         alternative=self.node_own.alternative,
-                                         weight=self.node_own.weight)
+        self.node_declared = NodeOutcome(support=self.node_own.support, value=node_true,
+                                         probability=self.node_own.probability)
         stats.converged = converged and declared_converged
         return own, declared, stats
 
@@ -405,35 +403,38 @@ def _offer(offered: np.ndarray, no_treaty: np.ndarray, target: np.ndarray) -> np
     return value
 
 
-def _interpolated_outcome(gains, feasible, objective, weights, rule) -> NodeOutcome:
-    """Bargain between grid points by interpolating the values of neighbouring terms.
+def _lottery_outcome(gains, feasible, objective, weights, rule) -> NodeOutcome:
+    """Bargain at an expiry node over lotteries of the acceptable grid terms.
 
-    Terms between grid points ``k`` and ``k + 1`` are valued as the mix
-    ``w V(k) + (1 - w) V(k + 1)``, which is the lottery that plays ``k`` with
-    probability ``w``.  Within a cell the Nash objective is concave in ``w``,
-    and ``best_mix`` finds its peak to machine precision.  This keeps the node
-    value a continuous function of the continuation values, which the fixed
-    point iteration needs.
+    A lottery of terms is valued at the mix of their values, so the set the
+    parties bargain over is the convex hull of the acceptable terms' gains.
+    Under a Nash rule the weighted Nash product has a unique peak on that
+    set, and the peak moves continuously with the terms' values.  The fixed
+    point iteration over the renegotiation value needs that continuity.  Picking
+    the best single term, or mixing only neighbouring terms, can jump between
+    distant terms of nearly equal Nash product and keep the iteration from
+    settling.  The utilitarian rule is linear, so its best term is a best
+    lottery.  Where no lottery gives every party a gain, the parties take the
+    acceptable term with the largest sum of gains, as ``objective`` holds.
     """
     columns, states = objective.shape
-    target = np.full(states, -1, dtype=np.int64)
-    alternative = np.full(states, -1, dtype=np.int64)
-    weight = np.ones(states)
+    n = gains.shape[0]
+    support = np.full((n + 1, states), -1, dtype=np.int64)
+    probability = np.zeros((n + 1, states))
+    probability[0] = 1.0
     for state in range(states):
-        best_column = int(np.argmax(objective[:, state]))
-        best_score = objective[best_column, state]
-        if not np.isfinite(best_score):
+        acceptable = np.flatnonzero(feasible[:, state])
+        if acceptable.size == 0:
             continue
-        choice = (best_column, best_column, 1.0)
-        for left, right in ((best_column - 1, best_column), (best_column, best_column + 1)):
-            if left < 0 or right >= columns or not (feasible[left, state] and feasible[right, state]):
-                continue
-            mix, score = best_mix(gains[:, left, state], gains[:, right, state], weights, rule)
-            if score > best_score:
-                best_score = score
-                choice = (left, right, mix)
-        target[state], alternative[state], weight[state] = choice
-    return NodeOutcome(target=target, value=None, alternative=alternative, weight=weight)
+        chosen, chances = np.zeros(0, dtype=np.int64), np.zeros(0)
+        if rule != "utilitarian":
+            chosen, chances, _ = nash_lottery(gains[:, acceptable, state], weights)
+        if chosen.size == 0:
+            chosen, chances = np.array([int(np.argmax(objective[acceptable, state]))]), np.ones(1)
+        support[:len(chosen), state] = acceptable[chosen]
+        probability[:len(chosen), state] = chances
+    used = max(1, int(np.max(np.sum(probability > 0, axis=0))))
+    return NodeOutcome(support=support[:used], value=None, probability=probability[:used])
 
 
 def combine_policies(first: Policy, second: Policy) -> Policy:

@@ -31,7 +31,7 @@ import math
 import numpy as np
 import pytest
 
-from engine.bargaining import bargaining_weights, best_mix
+from engine.bargaining import bargaining_weights
 from engine.game import Settings
 from engine.score import score_game
 from helpers import linear_points, make_game, make_party
@@ -135,44 +135,3 @@ def test_party_values_at_terms():
                                                            rel=1e-9)
         assert party.margin == pytest.approx((regime[index] - defection[index]) / (1 - discounts[index]),
                                              rel=1e-9)
-
-
-@pytest.mark.parametrize("left, right, expected", [
-    # Gains r + w s with s = left - right. The peak of 0.5 log g_1 + 0.5 log g_2
-    # solves 0.5 s_1 / g_1 + 0.5 s_2 / g_2 = 0, that is
-    # w = -(s_1 r_2 + s_2 r_1) / (2 s_1 s_2).
-    ([2.0, 1.0], [1.0, 3.0], 0.25),
-    # With r_1 = -1 the first party gains only for w > 1/3; the peak lies beyond.
-    ([2.0, 1.0], [-1.0, 3.0], 5.5 / 6.0),
-])
-def test_best_mix_nash_peak(left, right, expected):
-    weight, score = best_mix(np.array(left), np.array(right), np.array([0.5, 0.5]), "nash-equal")
-
-    assert weight == pytest.approx(expected, abs=1e-14)
-    gains = weight * np.array(left) + (1.0 - weight) * np.array(right)
-    assert score == pytest.approx(0.5 * np.log(gains).sum(), rel=1e-14)
-
-
-def test_best_mix_clipped_to_range():
-    # The unconstrained peak is w = 0.25, below the allowed range [0.5, 1].
-    weight, _ = best_mix(np.array([2.0, 1.0]), np.array([1.0, 3.0]), np.array([0.5, 0.5]),
-                         "nash-equal", low=0.5)
-
-    assert weight == 0.5
-
-
-def test_best_mix_utilitarian_end():
-    # The sum of gains is 3 at w = 1 and 4 at w = 0, linear in between.
-    weight, score = best_mix(np.array([2.0, 1.0]), np.array([1.0, 3.0]), np.array([0.5, 0.5]),
-                             "utilitarian")
-
-    assert weight == 0.0
-    assert score == 4.0
-
-
-def test_best_mix_no_common_gain():
-    # The first party loses at both ends, so no mix gives every party a gain.
-    _, score = best_mix(np.array([-1.0, 1.0]), np.array([-2.0, 3.0]), np.array([0.5, 0.5]),
-                             "nash-equal")
-
-    assert score == -np.inf
