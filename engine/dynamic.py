@@ -188,6 +188,14 @@ class DynamicSolver:
 
         # With no legal actions the one phase has compliance as its only candidate.
         self._rigid = self.rules.withdrawal is None and self.rules.escape is None
+        # Breaching pays a strategic party 2 b_i - kappa_i now and then the
+        # no-treaty stream, which is b_i now and the same stream after: breach
+        # beats breakdown by b_i - kappa_i.  When that is never negative, a
+        # complying state is worth at least breakdown to every strategic party,
+        # so the one-period map is monotone in their values and value iteration
+        # from above descends (see ``_rigid_jump``).
+        gap = self.defection - self.breach_cost[:, None]
+        self._descends = self._rigid and bool(np.all(gap[self.strategic] >= 0.0))
 
         # Deviation tables and breach values per chain, computed once.
         self._tables: dict = {}
@@ -509,6 +517,66 @@ class DynamicSolver:
         values = np.where(complying[None], comply, chain.no_treaty[:, None, None, :])
         return values, codes, gap[:, :, 0, :]
 
+    def _rigid_policy_values(self, policy: np.ndarray, z: np.ndarray, chain: Chain):
+        """Return ``M`` and the exact values ``W`` of a rigid policy with one clock position.
+
+        ``policy`` (column, state) marks the complying states.  ``W`` solves
+        ``W = c + M W`` per party and column (see ``_rigid_jump``) by a dense
+        solve of one small system each, shape (party, column, state).
+        """
+        states = self.n_states
+        rows = policy[None, :, :, None].astype(float)
+        step = rows * (self.delta[:, None, None, None] * chain.transition[:, None, :, :])
+        constant = np.where(policy[None], z[:, :, None], chain.no_treaty[:, None, :])
+        exact = np.linalg.solve(np.eye(states) - step, constant[..., None])[..., 0]
+        return step, exact
+
+    def _rigid_jump(self, values: np.ndarray, z: np.ndarray, chain: Chain) -> np.ndarray:
+        """Advance value iteration of a rigid, descending treaty to just before its policy changes.
+
+        ``values`` (party, column, 1, state) is an iterate ``V_k`` of a treaty
+        with one clock position.  While the complying states ``C`` stay the
+        same, an iterate is affine in the previous one:
+        ``V_{k+1} = c + M V_k`` with ``M = delta_i P_i`` on the rows of ``C``
+        (zero elsewhere) and ``c`` the regime value on ``C`` and the no-treaty
+        value elsewhere.  So ``V_{k+m} = W + M^m (V_k - W)`` with
+        ``W = (I - M)^{-1} c``, the exact value of the policy.  Under a
+        descending treaty (``_descends``) the iterates fall with ``m`` and each
+        incentive constraint can only tighten, so the last ``m`` at which every
+        state of ``C`` still complies is found by binary lifting over the
+        powers ``M^(2^j)``.  Returns ``V_{k+m}``, the iterate that plain
+        sweeps would reach just before the policy changes (or the fixed point,
+        where it never changes), column by column.
+        """
+        current = values[:, :, 0, :]
+        bound, _ = self._breaches(chain)
+        transition = chain.transition
+        delta = self.delta[:, None, None]
+
+        def complying(v: np.ndarray) -> np.ndarray:
+            comply = z[:, :, None] + delta * np.einsum("ist,igt->igs", transition, v)
+            gap = comply - bound[:, None, :]
+            holds = (gap >= -TIE_TOLERANCE * (1.0 + np.abs(comply))) | ~self.strategic[:, None, None]
+            return holds.all(axis=0)
+
+        policy = complying(current)
+        step, exact = self._rigid_policy_values(policy, z, chain)
+
+        # Powers M^(2^j) until they vanish against the values' scale.
+        powers = [step]
+        while np.max(np.abs(powers[-1])) > 1e-18 and len(powers) < 64:
+            powers.append(powers[-1] @ powers[-1])
+
+        def holds_on_policy(v: np.ndarray) -> np.ndarray:
+            return np.all(complying(v) | ~policy, axis=1)
+
+        offset = current - exact
+        for power in reversed(powers):
+            trial = np.einsum("igst,igt->igs", power, offset)
+            keep = holds_on_policy(exact + trial)
+            offset = np.where(keep[None, :, None], trial, offset)
+        return (exact + offset)[:, :, None, :]
+
     # ------------------------------------------------------------ review nodes
 
     def _amend(self, values: np.ndarray, targets: np.ndarray, fixed: np.ndarray | None):
@@ -679,7 +747,12 @@ class DynamicSolver:
         """
         from engine.policy_values import exact_cyclic_values
 
-        exact = exact_cyclic_values(self, z, chain, policy, base)
+        if self._rigid and self.clock.size == 1 and not self.clock.review.any():
+            # One small dense system per party and column is much cheaper here.
+            complying = policy.codes[0][:, 0, :] == COMPLY
+            exact = [self._rigid_policy_values(complying, z, chain)[1][:, :, None, :]]
+        else:
+            exact = exact_cyclic_values(self, z, chain, policy, base)
         if exact is None:
             return None
         checked, checked_codes, change = sweep(exact)
@@ -757,6 +830,7 @@ class DynamicSolver:
         stable_codes = 0
         wait = 1
         previous_codes = None
+        jump = self._descends and size == 1 and fixed is None and reviews is None
         seen_policies: set[int] = set()
         returns = 0
         messages: list[str] = []
@@ -826,12 +900,17 @@ class DynamicSolver:
             # (see ``_polish``).
             if stable_codes >= wait:
                 stable_codes = 0
-                wait = min(wait * 2, 64)
                 polished = self._polish(z, chain, policy, base, stored, codes, sweep)
                 if polished is not None:
                     stored, residual = polished
                     converged = True
                     break
+                if jump:
+                    # Descending values only ever remove states from the policy,
+                    # so a few jumps reach the fixed point; check after each.
+                    stored = [self._rigid_jump(stored[0], z, chain)]
+                else:
+                    wait = min(wait * 2, 64)
 
         start_values = stored[0][:, :, self.phases.start, self.game.start]
         stats = SolveStats(converged=converged, iterations=iterations, residual=residual,

@@ -28,6 +28,8 @@ from engine.phases import EXIT, NORMAL, SUSPENDED
 
 # Mass below this is treated as gone; it keeps long propagations cheap.
 NEGLIGIBLE = 1e-13
+# Largest change of a probability in one period that counts as no change.
+STEADY = 1e-16
 
 
 @dataclass
@@ -43,7 +45,6 @@ class Trajectory:
     without_treaty: np.ndarray
     nodes: list[dict] = field(default_factory=list)
     tail_mass: float = 0.0
-    tail_hazard: float = 0.0
 
 
 def propagate(core: DynamicSolver, z: np.ndarray, policy: Policy, node: NodeOutcome | None,
@@ -52,9 +53,18 @@ def propagate(core: DynamicSolver, z: np.ndarray, policy: Policy, node: NodeOutc
 
     ``z`` (party, column) gives the per-period regime value of each column.
     ``node`` gives the columns adopted at renegotiation in each state (-1: the
-    treaty lapses), possibly as a lottery between two.  Columns referenced by review amendments and by
+    treaty lapses), possibly as a lottery.  Columns referenced by review amendments and by
     renegotiation are the base grid columns offset by one.
     """
+    clock = core.clock
+    if core._rigid and clock.size == 1 and node is None and not clock.review.any():
+        return _propagate_rigid(core, z, policy, periods)
+    return _propagate_general(core, z, policy, node, periods)
+
+
+def _propagate_general(core: DynamicSolver, z: np.ndarray, policy: Policy, node: NodeOutcome | None,
+                       periods: int) -> Trajectory:
+    """``propagate`` for any treaty, one period at a time."""
     game = core.game
     clock = core.clock
     phases = core.phases
@@ -92,9 +102,13 @@ def propagate(core: DynamicSolver, z: np.ndarray, policy: Policy, node: NodeOutc
         node_columns = np.unique(np.concatenate([targets[targets >= 0] + 1 for targets, _ in node.lottery()]))
     candidates = np.array([0], dtype=np.int64)
     following = np.zeros_like(mass)
+    # With one clock position and no node, a period in which nothing ends and
+    # no distribution changes repeats for ever, so the rest can be copied.
+    repeating = clock.size == 1 and node is None and not clock.review.any() and delay == 0
 
     for t in range(periods):
         result.without_treaty[:, t] = b @ outlook
+        previous_outlook = outlook
         outlook = outlook @ transition
 
         # Review nodes open the period: amendments move mass between columns.
@@ -250,11 +264,84 @@ def propagate(core: DynamicSolver, z: np.ndarray, policy: Policy, node: NodeOutc
         touched[touched < NEGLIGIBLE] = 0.0
         following[candidates] = touched
 
+        # Distributions that settle geometrically stop changing to within
+        # rounding; the copied tail then differs from the exact one by rounding too.
+        ended = result.breakdown[t] + result.exit[t] + result.lapse[t] + result.escape[t]
+        steady = (repeating and ended == 0.0 and not pending_cost.any()
+                  and np.allclose(following, mass, rtol=0.0, atol=STEADY)
+                  and np.allclose(next_dead, dead, rtol=0.0, atol=STEADY)
+                  and np.allclose(outlook, previous_outlook, rtol=0.0, atol=STEADY))
+
         # Swap the buffers: the old mass, cleared, receives the next period.
         mass[live] = 0.0
         mass, following = following, mass
         dead = next_dead
         result.with_treaty[:, t] = stage
 
+        if steady:
+            for series in (result.alive, result.breakdown, result.exit, result.lapse, result.escape):
+                series[t + 1:] = series[t]
+            result.with_treaty[:, t + 1:] = stage[:, None]
+            result.without_treaty[:, t + 1:] = result.without_treaty[:, t:t + 1]
+            break
+
+        # Once nothing is alive, in limbo or owed, only the two no-treaty
+        # distributions move, and every later period is a vector product.
+        if not (mass.any() or limbo.any() or pending_cost.any()):
+            for later in range(t + 1, periods):
+                result.without_treaty[:, later] = b @ outlook
+                outlook = outlook @ transition
+                result.with_treaty[:, later] = b @ dead
+                dead = dead @ transition
+            break
+
     result.tail_mass = float(mass.sum() + limbo.sum())
     return result
+
+
+def _propagate_rigid(core: DynamicSolver, z: np.ndarray, policy: Policy, periods: int) -> Trajectory:
+    """``propagate`` for a treaty with one clock position, one phase and no node.
+
+    The terms never change, so the process is a fixed linear map of three
+    distributions over states: the mass alive at the start of the period
+    ``m``, the mass after breakdown ``d`` and the no-treaty outlook ``o``.
+    With ``c`` the complying states and ``P`` the declared chain,
+    ``m' = (m c) P``, ``d' = (d + m (1 - c)) P`` and ``o' = o P``.  Every
+    reported quantity is linear in ``(m, d, o)``, so the loop only applies
+    the map, and one product gives all periods.  Unlike the general loop, no
+    mass below ``NEGLIGIBLE`` is dropped, which changes nothing above that size.
+    """
+    game = core.game
+    states = core.n_states
+    transition = game.transition
+    b = core.defection
+    complying = (policy.codes[0][0, 0, :] == COMPLY).astype(float)
+
+    # The state (m, d, o) as one row vector and the map as one matrix.
+    step = np.zeros((3 * states, 3 * states))
+    step[:states, :states] = complying[:, None] * transition
+    step[:states, states:2 * states] = (1.0 - complying)[:, None] * transition
+    step[states:2 * states, states:2 * states] = transition
+    step[2 * states:, 2 * states:] = transition
+
+    path = np.zeros((periods, 3 * states))
+    current = np.zeros(3 * states)
+    current[game.start] = 1.0
+    current[2 * states + game.start] = 1.0
+    for t in range(periods):
+        path[t] = current
+        current = current @ step
+
+    alive_mass = path[:, :states]
+    dead_mass = path[:, states:2 * states]
+    outlook = path[:, 2 * states:]
+    broke = alive_mass * (1.0 - complying)
+    complied = alive_mass * complying
+    return Trajectory(
+        alive=complied.sum(axis=1),
+        breakdown=broke.sum(axis=1),
+        exit=np.zeros(periods), lapse=np.zeros(periods), escape=np.zeros(periods),
+        with_treaty=(z[:, :1] * complied.sum(axis=1)[None, :] + b @ (dead_mass + broke).T),
+        without_treaty=b @ outlook.T,
+        tail_mass=float(current[:states].sum()),
+    )
