@@ -204,6 +204,8 @@ class DynamicSolver:
         # from above descends (see ``_rigid_jump``).
         gap = self.defection - self.breach_cost[:, None]
         self._descends = self._rigid and bool(np.all(gap[self.strategic] >= 0.0))
+        # Such a treaty with one clock position is solved by jumps (``_rigid_jump``).
+        self.jumps = self._descends and self.clock.size == 1 and not self.clock.review.any()
 
         # Deviation tables and breach values per chain, computed once.
         self._tables: dict = {}
@@ -838,7 +840,7 @@ class DynamicSolver:
         stable_codes = 0
         wait = 1
         previous_codes = None
-        jump = self._descends and size == 1 and fixed is None and reviews is None
+        jump = self.jumps and fixed is None and reviews is None
         seen_policies: set[int] = set()
         returns = 0
         messages: list[str] = []
