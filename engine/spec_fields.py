@@ -348,9 +348,16 @@ def check_number(
     if not is_number(value):
         hint = not_a_number_hint(value)
         return None, "expected a number" + (f"; {hint}" if hint else "")
-    number = float(value)
-    if not math.isfinite(number):
-        return None, "NaN and infinity are not allowed"
+    try:
+        number = float(value)
+    except OverflowError:
+        # An integer too large for a float is beyond every bound.
+        number = math.inf if value > 0 else -math.inf
+        if maximum is None and below is None and (minimum is None or value > 0):
+            return None, "too large to be a number here"
+    else:
+        if not math.isfinite(number):
+            return None, "NaN and infinity are not allowed"
     if minimum is not None and number < minimum:
         return None, f"must be at least {minimum:g}"
     if below is not None and number >= below:

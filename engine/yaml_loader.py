@@ -321,6 +321,7 @@ class _DataBuilder:
                 node,
                 f"YAML tag `{_short_tag(node.tag)}` is not allowed; a treaty file holds plain "
                 "text, numbers, true/false, lists and mappings only",
+                path=path,
             )
             return None
 
@@ -330,7 +331,7 @@ class _DataBuilder:
                 return self._build_mapping(node, path, depth)
             if isinstance(node, SequenceNode):
                 return self._build_sequence(node, path, depth)
-            return self._build_scalar(node)
+            return self._build_scalar(node, path)
         finally:
             self.active.discard(id(node))
 
@@ -431,43 +432,44 @@ class _DataBuilder:
             return None
         return key_node.value
 
-    def _build_scalar(self, node: ScalarNode) -> object:
+    def _build_scalar(self, node: ScalarNode, path: FieldPath) -> object:
         text = node.value
         if node.tag == STR_TAG:
             return text
         if node.tag == NULL_TAG:
             if text not in ("", "~", "null", "Null", "NULL"):
-                self.problem(node, "`!!null` needs an empty value, `~` or `null`", text)
+                self.problem(node, "`!!null` needs an empty value, `~` or `null`", text, path=path)
             return None
         if node.tag == BOOL_TAG:
-            return self._build_bool(node)
+            return self._build_bool(node, path)
         if node.tag == INT_TAG:
-            return self._build_int(node)
+            return self._build_int(node, path)
         if node.tag == FLOAT_TAG:
-            return self._build_float(node)
-        self.problem(node, f"a scalar cannot have the tag `{_short_tag(node.tag)}`")
+            return self._build_float(node, path)
+        self.problem(node, f"a scalar cannot have the tag `{_short_tag(node.tag)}`", path=path)
         return None
 
-    def _build_bool(self, node: ScalarNode) -> bool | None:
+    def _build_bool(self, node: ScalarNode, path: FieldPath) -> bool | None:
         if node.value.lower() == "true":
             return True
         if node.value.lower() == "false":
             return False
-        self.problem(node, "not a boolean; write true or false", node.value)
+        self.problem(node, "not a boolean; write true or false", node.value, path=path)
         return None
 
-    def _build_int(self, node: ScalarNode) -> int | None:
+    def _build_int(self, node: ScalarNode, path: FieldPath) -> int | None:
         if not re.fullmatch(r"[-+]?[0-9]+", node.value):
-            self.problem(node, "not a decimal integer", node.value)
+            self.problem(node, "not a decimal integer", node.value, path=path)
             return None
         # int() refuses more than 4300 digits (a guard against slow conversion).
         try:
             return int(node.value)
         except ValueError:
-            self.problem(node, "integer has too many digits")
+            self.problem(node, "the integer has more than 4,300 digits, far beyond any allowed value",
+                         path=path)
             return None
 
-    def _build_float(self, node: ScalarNode) -> float | None:
+    def _build_float(self, node: ScalarNode, path: FieldPath) -> float | None:
         text = node.value.lower()
         if text in (".inf", "+.inf"):
             return float("inf")
@@ -476,7 +478,7 @@ class _DataBuilder:
         if text == ".nan":
             return float("nan")
         if not re.fullmatch(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:e[-+]?[0-9]+)?", text):
-            self.problem(node, "not a decimal number", node.value)
+            self.problem(node, "not a decimal number", node.value, path=path)
             return None
         return float(text)
 

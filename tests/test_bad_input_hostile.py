@@ -26,6 +26,14 @@ def assert_one_error(path, capsys, position: str, fragment: str) -> str:
     return err[0]
 
 
+PARTIES_WITH_DEFECTION = """schema: treaty/v1
+name: T
+parties:
+  - {{name: A, discount: 0.9, defection_value: {defection}, regime_value: [[0, 0.2], [1, 0.8]]}}
+  - {{name: B, discount: 0.9, defection_value: 0.3, regime_value: [[0, 0.8], [1, 0.2]]}}
+"""
+
+
 def write(tmp_path, content, name="treaty.yaml"):
     path = tmp_path / name
     if isinstance(content, bytes):
@@ -207,7 +215,29 @@ def test_tab_indentation(tmp_path, capsys):
 def test_huge_integer(tmp_path, capsys):
     path = write(tmp_path, "schema: treaty/v1\nname: T\nmodel: {grid: " + "9" * 5000 + "}\n")
 
-    assert_one_error(path, capsys, "3:15", "integer has too many digits")
+    assert_one_error(path, capsys, "3:15", "model.grid: the integer has more than 4,300 digits")
+
+
+def test_integer_beyond_float_range(tmp_path, capsys):
+    # 400 digits parse as an integer but overflow a float; the bound still applies.
+    text = PARTIES_WITH_DEFECTION.format(defection="9" * 400)
+    path = write(tmp_path, text)
+
+    message = assert_one_error(path, capsys, "4:47", "parties[0].defection_value: must be at most 1,000,000")
+    assert "allowed:" in message
+
+
+def test_negative_integer_beyond_float_range(tmp_path, capsys):
+    path = write(tmp_path, PARTIES_WITH_DEFECTION.format(defection="-" + "9" * 400))
+
+    assert_one_error(path, capsys, "4:47", "parties[0].defection_value: must be at least 0")
+
+
+def test_bad_float_tag_names_the_field(tmp_path, capsys):
+    text = PARTIES_WITH_DEFECTION.format(defection="0.3").replace("discount: 0.9", 'discount: !!float "abc"', 1)
+    path = write(tmp_path, text)
+
+    assert_one_error(path, capsys, "4:25", 'parties[0].discount: not a decimal number (got "abc")')
 
 
 def test_non_scalar_key(tmp_path, capsys):
