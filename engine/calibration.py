@@ -176,6 +176,7 @@ class VaryResult:
     """The outcome of every draw, with the drawn values."""
 
     filename: str
+    name: str
     seed: int
     fields: list[VariedField]
     values: np.ndarray
@@ -194,7 +195,9 @@ class VaryResult:
             if outcome["status"] != "ok":
                 problems[outcome["message"]] = problems.get(outcome["message"], 0) + 1
         return {
-            "treaty": self.filename,
+            # As in a score, "treaty" is the treaty's name; the file is named apart.
+            "treaty": self.name,
+            "file": self.filename,
             "seed": self.seed,
             "draws": len(self.outcomes),
             "varied": [{"path": field.path, "distribution": field.distribution.text}
@@ -260,12 +263,13 @@ def run_vary(filename: str, texts: list[str], draws: int, seed: int, workers: in
         with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
                                  initargs=(loaded.data, loaded.positions, filename, fields)) as pool:
             outcomes = list(pool.map(_score_draw, values, chunksize=max(1, draws // (4 * workers))))
-    return VaryResult(filename=filename, seed=seed, fields=fields, values=values, outcomes=outcomes)
+    return VaryResult(filename=filename, name=str(loaded.data.get("name", "")), seed=seed,
+                      fields=fields, values=values, outcomes=outcomes)
 
 
 def format_vary(result: dict) -> str:
     """Return the text report of a ``--vary`` run."""
-    lines = [f"{result['treaty']}: {result['draws']} draws, seed {result['seed']}"]
+    lines = [f"{result['file']} ({result['treaty']}): {result['draws']} draws, seed {result['seed']}"]
     for field in result["varied"]:
         lines.append(f"  {field['path']} ~ {field['distribution']}")
     skipped = result["invalid_draws"] + result["failed_draws"]

@@ -512,11 +512,7 @@ def run_sweep(
     data, positions = loaded.data, loaded.positions
     axes = build_axes(data, axis_texts)
     parties = party_names(data)
-    if formula != "engine" and len(parties) != 2:
-        raise SweepError(
-            f"{filename}: --formula {formula} describes two parties, the file has {len(parties)}; "
-            "use --formula engine"
-        )
+    check_formula_parties(filename, formula, parties)
     result = SweepResult(filename, formula, axes, parties)
 
     check_missing_fields(data, filename, positions, axes)
@@ -768,6 +764,9 @@ def _run_designs(args: argparse.Namespace) -> list[SweepResult]:
         loaded_files.append(loaded)
 
     if args.formula != "engine":
+        # A file the formula cannot describe fails before any caveat is printed.
+        for filename, loaded in zip(files, loaded_files):
+            check_formula_parties(filename, args.formula, party_names(loaded.data))
         for filename, loaded in zip(files, loaded_files):
             for caveat in closed_form_caveats(loaded.data):
                 print(f"warning: {filename}: {caveat}", file=sys.stderr)
@@ -783,6 +782,15 @@ def _run_designs(args: argparse.Namespace) -> list[SweepResult]:
         )
         for filename, loaded in zip(files, loaded_files)
     ]
+
+
+def check_formula_parties(filename: str, formula: str, parties: list[str]) -> None:
+    """Raise ``SweepError`` when a closed form is asked for a file without exactly two parties."""
+    if formula != "engine" and len(parties) != 2:
+        raise SweepError(
+            f"{filename}: --formula {formula} describes two parties, the file has {len(parties)}; "
+            "use --formula engine"
+        )
 
 
 def closed_form_caveats(data: dict) -> list[str]:

@@ -175,6 +175,24 @@ def test_formula_needs_two_parties(tmp_path, capsys):
     assert "describes two parties, the file has 3" in err
 
 
+def test_closed_form_refusal_comes_without_caveats(tmp_path, capsys):
+    # A negotiation cost draws a caveat for the closed forms, but a file they
+    # cannot describe at all gets only the error.
+    third_party = (
+        "  - name: C\n"
+        "    discount: 0.9\n"
+        "    negotiation_cost: 0.1\n"
+        "    defection_value: {today: 0.2, later: 0.1}\n"
+        "    regime_value: [[0, 0.5], [1, 0.5]]\n"
+    )
+    path = tmp_path / "three.yaml"
+    path.write_text(FIXTURE.replace("B_VALUE", "0.2") + third_party)
+    code, _, err = run([str(path), "--x", "parties.*.discount=0.5:0.9:3", "--formula", "printed"], capsys)
+    assert code == 2
+    assert err.strip().splitlines() == [
+        f"error: {path}: --formula printed describes two parties, the file has 3; use --formula engine"]
+
+
 def test_csv_columns_and_rows(tmp_path, capsys):
     path = write_fixture(tmp_path)
     out_path = tmp_path / "rows.csv"

@@ -16,8 +16,9 @@ from engine.cli import main
 # strictness is self-enforcing iff 0.5 >= 0.3 (2 - delta), i.e. delta >= 1/3.
 # Participation (z >= b) is weaker.  So agreement holds exactly when the drawn
 # common discount is at least 1/3.
-SPEC = """schema: treaty/v1
-name: Two parties, one state
+NAME = "Two parties, one state"
+SPEC = f"""schema: treaty/v1
+name: {NAME}
 parties:
   - name: A
     discount: 0.9
@@ -27,7 +28,7 @@ parties:
     discount: 0.9
     defection_value: 0.3
     regime_value: [[0, 0.8], [1, 0.2]]
-model: {grid: 21}
+model: {{grid: 21}}
 """
 THRESHOLD = 1 / 3
 
@@ -104,6 +105,9 @@ def test_cli_vary_json(treaty_file, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["seed"] == 3
     assert report["draws"] == 5
+    # The same meaning as in a score: the treaty's name, with the file apart.
+    assert report["treaty"] == NAME
+    assert report["file"] == treaty_file
 
 
 def test_cli_vary_unknown_path(treaty_file, capsys):
