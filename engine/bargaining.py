@@ -176,9 +176,14 @@ def _line_search(u, change, w, limit):
     def slope(t):
         return float(np.sum(w * change / (u + t * change)))
 
-    if slope(limit) >= 0.0:
+    # Where a party's gain would reach zero the objective falls to -inf, so the
+    # peak lies before that point; testing the slope there would divide by a
+    # rounded zero.
+    falling = change < 0
+    zero = float(np.min(-u[falling] / change[falling])) if falling.any() else np.inf
+    if zero > limit and slope(limit) >= 0.0:
         return limit
-    low, high = 0.0, limit
+    low, high = 0.0, min(limit, zero)
     for _ in range(200):
         middle = 0.5 * (low + high)
         if middle <= low or middle >= high:
