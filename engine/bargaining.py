@@ -102,7 +102,10 @@ def nash_lottery(gains: np.ndarray, weights: np.ndarray, tolerance: float = 1e-1
         return float(np.sum(w * np.log(u * scale)))
 
     for _ in range(max_rounds):
-        probability, support = _optimise_on_support(g, w, support, probability, tolerance)
+        try:
+            probability, support = _optimise_on_support(g, w, support, probability, tolerance)
+        except np.linalg.LinAlgError:
+            break
         u = g[:, support] @ probability
         scores = (w / u) @ g
         best = int(np.argmax(scores))
@@ -176,9 +179,9 @@ def _line_search(u, change, w, limit):
     def slope(t):
         return float(np.sum(w * change / (u + t * change)))
 
-    # Where a party's gain would reach zero the objective falls to -inf, so the
-    # peak lies before that point; testing the slope there would divide by a
-    # rounded zero.
+    # Where a party's gain would reach zero the objective falls to -inf, and the
+    # peak lies before that point.  The slope is not tested there, because it
+    # would divide by a rounded zero.
     falling = change < 0
     zero = float(np.min(-u[falling] / change[falling])) if falling.any() else np.inf
     if zero > limit and slope(limit) >= 0.0:
