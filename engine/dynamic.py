@@ -560,7 +560,6 @@ class DynamicSolver:
         """
         current = values[:, :, 0, :]
         bound, _ = self._breaches(chain)
-        transition = chain.transition
         delta = self.delta[:, None, None]
 
         def complying(v: np.ndarray) -> np.ndarray:
