@@ -840,8 +840,8 @@ class DynamicSolver:
         wait = 1
         previous_codes = None
         jump = self.jumps and fixed is None and reviews is None
-        seen_policies: set[int] = set()
-        returns = 0
+        seen_policies: list[set[int]] = [set() for _ in range(columns)]
+        returns = np.zeros(columns, dtype=int)
         messages: list[str] = []
 
         def sweep(current, settle=None):
@@ -875,25 +875,30 @@ class DynamicSolver:
                 stable_codes += 1
             else:
                 stable_codes = 0
-                # A policy that comes back after changing means the selection is
-                # cycling: no stationary pure equilibrium of this form exists, and
-                # iterating longer would not change that.
-                digest = hash(snapshot.tobytes())
-                if digest in seen_policies:
-                    returns += 1
-                    if returns >= CYCLE_RETURNS:
-                        settled = self._settle(z, chain, policy, base, codes, sweep)
-                        if settled is None:
-                            messages.append(
-                                "the selected policy cycles instead of settling, and exact "
-                                "evaluation could not settle it (the model may be too large for "
-                                "it), so no result is given at these terms")
-                        else:
-                            stored, residual = settled
-                            converged = True
-                            messages.append(CYCLE_SETTLED)
-                        break
-                seen_policies.add(digest)
+                # A column whose policy comes back after changing means the
+                # selection is cycling there: no stationary pure equilibrium of
+                # this form exists, and iterating longer would not change that.
+                # Columns are watched one by one, because columns that cycle
+                # with different periods rarely bring back the whole policy.
+                changed = np.ones(columns, dtype=bool) if previous_codes is None else \
+                    np.any(snapshot != previous_codes, axis=(0, 2, 3))
+                for column in np.flatnonzero(changed):
+                    digest = hash(snapshot[:, column].tobytes())
+                    if digest in seen_policies[column]:
+                        returns[column] += 1
+                    seen_policies[column].add(digest)
+                if returns.max() >= CYCLE_RETURNS:
+                    settled = self._settle(z, chain, policy, base, codes, sweep)
+                    if settled is None:
+                        messages.append(
+                            "the selected policy cycles instead of settling, and exact "
+                            "evaluation could not settle it (the model may be too large for "
+                            "it), so no result is given at these terms")
+                    else:
+                        stored, residual = settled
+                        converged = True
+                        messages.append(CYCLE_SETTLED)
+                    break
             previous_codes = snapshot
 
             # The distance to the fixed point is at most residual / (1 - delta).

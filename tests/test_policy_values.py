@@ -11,7 +11,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from engine.build import build_game
 from engine.dynamic import BREAKDOWN, COMPLY, CYCLE_SETTLED
+from engine.loader import parse_treaty_text
 from engine.errors import SolverError
 from engine.game import Rules, WithdrawalRules
 from engine.phases import NORMAL, NOTICE, SUSPENDED
@@ -62,9 +64,9 @@ def phase_key(phases, index):
     return ("notice", int(phases.remaining[index]))
 
 
-def check_against_reference(game, columns):
+def check_against_reference(game, columns, strategic=None):
     """Solve ``game`` and check the final policy at ``columns`` with the reference."""
-    solver = Solver(game)
+    solver = Solver(game, strategic)
     try:
         base = solver.solve()
     except SolverError:
@@ -80,7 +82,7 @@ def check_against_reference(game, columns):
                     codes[key] = int(position_codes[column, phase, state])
                     engine_values[key] = base.own.values[position][:, column, phase, state]
 
-        values, ok = policy_values(game, solver.grid[column], codes)
+        values, ok = policy_values(game, solver.grid[column], codes, strategic=strategic)
 
         failing = [key for key, fine in ok.items() if not fine]
         assert not failing, f"column {column}: not an equilibrium at {failing[:3]}"
@@ -133,3 +135,30 @@ def test_cycling_rigid_treaty_settles():
     holds = (gammas >= threshold) & (1.0 - gammas >= threshold)
     np.testing.assert_array_equal(codes[:, 0] == COMPLY, holds)
     check_against_reference(game, columns=range(0, len(gammas), 10))
+
+
+# Two parties in three states, monthly. P1 loses from strictness and pays a
+# breach cost above its defection values, so breakdown can raise its value.
+# With P1 the only strategic party, strictness columns cycle with different
+# periods, and the whole policy almost never repeats.
+STAGGERED_CYCLES = """schema: treaty/v1
+name: staggered cycles
+period: 1 month
+environment: {start: s0, persistence: 0.775, states: {s0: 0.417, s1: 0.262, s2: 0.321}}
+parties:
+  - {name: P0, discount: 0.7, defection_value: {s0: 0.13, s1: 0.41, s2: 0.73},
+     regime_value: [[0, 0.74], [0.5, 1.14], [1, 1.02]]}
+  - {name: P1, discount: 0.794, defection_value: {s0: 0.11, s1: 0.44, s2: 0.22},
+     regime_value: [[0, 0.38], [0.5, -0.04], [1, -0.19]], breach_cost: 0.54}
+"""
+
+
+def test_columns_cycling_apart_are_settled():
+    game = build_game(parse_treaty_text(STAGGERED_CYCLES))
+    strategic = np.array([False, True])
+    solver = Solver(game, strategic)
+    solver.solve()
+
+    assert solver.stats.converged
+    assert CYCLE_SETTLED in solver.notes
+    check_against_reference(game, columns=range(0, 101, 10), strategic=strategic)
