@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from engine.score import Score
 
+# The meaning of success at a node, shown under every table of nodes.
+NODE_SUCCESS = ("  success: at an expiry the treaty is extended or renegotiated (else it lapses); "
+                "at a review the terms are amended (else they stay as they are)")
+
 
 def _number(value, digits: int = 4) -> str:
     if value is None:
@@ -78,13 +82,21 @@ def format_score(score: Score) -> str:
 
     if score.renegotiation_periods:
         lines.append("")
-        rows = [["year", "node", "P(alive)", "P(success)"]]
+        rows = [["year", "node", "P(reached)", "P(success | reached)"]]
         for node in score.renegotiation_periods[:12]:
             rows.append([f"{node['year']:g}", node["kind"], f"{node['p_alive']:.3f}",
                          f"{node['p_success']:.3f}"])
         lines.append(_table(rows))
         if len(score.renegotiation_periods) > 12:
             lines.append(f"  ({len(score.renegotiation_periods) - 12} later nodes in --json output)")
+        lines.append(NODE_SUCCESS)
+
+    if score.renegotiation_terms:
+        lines.append("")
+        lines.append("terms agreed when renegotiated at expiry (probability):")
+        for state, lottery in score.renegotiation_terms.items():
+            agreed = ", ".join(f"{item['strictness']:.4f} ({item['probability']:.3f})" for item in lottery)
+            lines.append(f"  {state}: {agreed or 'none, the treaty lapses'}")
 
     for warning in score.warnings:
         lines.append(f"warning: {warning}")

@@ -75,6 +75,9 @@ class Score:
     solver: dict
     warnings: list[str] = field(default_factory=list)
     evaluated_strictness: float | None = None
+    # With a sunset clause: per state, the lottery of terms agreed when the
+    # parties renegotiate at expiry (an empty list: the treaty lapses there).
+    renegotiation_terms: dict[str, list[dict]] | None = None
 
     def to_dict(self) -> dict:
         """Return the JSON object of the score, with the keys the format fixes.
@@ -105,6 +108,12 @@ class Score:
         ]
         result["streams"] = self.streams
         result["renegotiation_periods"] = self.renegotiation_periods
+        if self.renegotiation_terms is not None:
+            result["renegotiation_terms"] = {
+                state: [{"strictness": _rounded_strictness(item["strictness"]),
+                         "probability": item["probability"]} for item in lottery]
+                for state, lottery in self.renegotiation_terms.items()
+            }
         result["survival"] = self.survival
         result["expected_lifetime_years"] = self.expected_lifetime_years
         result["settings"] = self.settings
@@ -413,7 +422,24 @@ def score_game(game: Game, accepted_sets: bool = True) -> Score:
         solver=solver_info,
         warnings=warnings,
         evaluated_strictness=evaluated,
+        renegotiation_terms=_renegotiation_terms(joint) if evaluated is not None else None,
     )
+
+
+def _renegotiation_terms(joint: Solver) -> dict[str, list[dict]] | None:
+    """Per state, the strictness values agreed at renegotiation and their probabilities."""
+    node = joint.node_own
+    if node is None:
+        return None
+    terms = {}
+    for index, state in enumerate(joint.game.states):
+        lottery = []
+        for columns, probability in node.lottery():
+            if columns[index] >= 0 and probability[index] > 0:
+                lottery.append({"strictness": float(joint.grid[columns[index]]),
+                                "probability": float(probability[index])})
+        terms[state] = lottery
+    return terms
 
 
 def _has_beliefs(game: Game) -> bool:
@@ -475,19 +501,22 @@ def _outlook(joint: Solver, evaluated: Columns | None, warnings: list[str]):
     # after entry into force, at the end of year k. An expiry node at that
     # boundary and a breakdown or immediate withdrawal in that period are
     # therefore already counted.
-    survival = [float(trajectory.alive[int(round(year * per_year))])
-                for year in range(1, horizon_years + 1)]
+    # Sums of many masses can pass 1 or rise by a few units of rounding, so the
+    # reported probabilities are clipped to [0, 1] and the curve never rises.
+    alive = np.minimum.accumulate(np.clip(trajectory.alive, 0.0, 1.0))
+    survival = [float(alive[int(round(year * per_year))]) for year in range(1, horizon_years + 1)]
 
+    # A node at the horizon opens the period that the last survival value describes.
     nodes = []
     for node in trajectory.nodes:
-        if node["period"] >= horizon or node["mass"] <= 1e-12:
+        if node["period"] > horizon or node["mass"] <= 1e-12:
             continue
         nodes.append({
             "period": node["period"],
             "year": node["period"] / per_year,
             "kind": node["kind"],
-            "p_alive": node["mass"],
-            "p_success": node["success"] / node["mass"],
+            "p_alive": min(node["mass"], 1.0),
+            "p_success": min(node["success"] / node["mass"], 1.0),
         })
 
     # Mean time in force: each period the treaty is alive in adds one period,

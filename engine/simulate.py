@@ -54,6 +54,7 @@ from engine.clock import NO_NEXT
 from engine.dynamic import BREAKDOWN, COMPLY, NOTICE_CODE
 from engine.game import Game
 from engine.phases import EXIT, SUSPENDED
+from engine.report import NODE_SUCCESS
 from engine.score import STRICTNESS_DECIMALS, Score
 from engine.solve import Solver, combine_policies
 
@@ -783,11 +784,12 @@ def format_simulation(simulation: Simulation) -> str:
             lines.append(f"  escapes invoked per path: {uses.mean():.4f} +- {standard_error(uses):.4f}")
         else:
             lines.append(f"  {label}: {share:.4f} +- {binomial_error(share, simulation.paths):.4f}")
-    nodes = [row for row in simulation.nodes() if row["period"] < horizon]
+    # A node at the horizon opens the period that the last survival value describes.
+    nodes = [row for row in simulation.nodes() if row["period"] <= horizon]
     if nodes:
         lines.append("")
         lines.append("renegotiation and review nodes:")
-        rows = [["year", "kind", "P(reached)", "P(terms go on | reached)"]]
+        rows = [["year", "kind", "P(reached)", "P(success | reached)"]]
         for row in nodes[:20]:
             rows.append([f"{row['year']:g}", row["kind"],
                          f"{row['p_reached']:.4f} +- {row['p_reached_standard_error']:.4f}",
@@ -795,6 +797,7 @@ def format_simulation(simulation: Simulation) -> str:
         lines.append(_table(rows))
         if len(nodes) > 20:
             lines.append(f"  ({len(nodes) - 20} later nodes in the JSON output)")
+        lines.append(NODE_SUCCESS)
     return "\n".join(lines)
 
 

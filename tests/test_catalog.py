@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from engine import cli
@@ -91,6 +92,17 @@ def test_catalog_file_scores_converged(path: Path):
 
     assert score.converged
     assert score.treaty == load_treaty(path).name
+    # Reported probabilities stay inside [0, 1], and the curve never rises, exactly.
+    survival = np.array(score.survival)
+    assert np.all((survival >= 0.0) & (survival <= 1.0))
+    assert np.all(np.diff(survival) <= 0.0)
+    for node in score.renegotiation_periods:
+        assert 0.0 <= node["p_alive"] <= 1.0
+        assert 0.0 <= node["p_success"] <= 1.0
+    if score.renegotiation_terms is not None:
+        for lottery in score.renegotiation_terms.values():
+            if lottery:
+                assert sum(item["probability"] for item in lottery) == pytest.approx(1.0, abs=1e-12)
 
 
 @pytest.mark.parametrize("path", CATALOG_FILES, ids=FILE_IDS)

@@ -9,6 +9,7 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import engine.score
@@ -98,6 +99,46 @@ def test_score_json_keys_unchanged(recorded_scores, capsys):
     assert list(item) == SCORE_KEYS
     for party in item["parties"]:
         assert list(party) == PARTY_KEYS
+
+
+SUNSET = """schema: treaty/v1
+name: sunset
+environment:
+  start: calm
+  persistence: 0.6
+  states: {calm: 0.75, crisis: 0.25}
+parties:
+  - {name: A, discount: 0.9, defection_value: {calm: 0.2, crisis: 1.2},
+     regime_value: [[0, 0.3], [1, 0.7]]}
+  - {name: B, discount: 0.85, defection_value: {calm: 0.2, crisis: 0.45},
+     regime_value: [[0, 0.7], [1, 0.3]]}
+model: {grid: 21}
+provisions:
+  - kind: duration
+    term: 4 years
+    renegotiation: {cost: 0.3, delay: 1 year}
+"""
+
+
+def test_score_json_renegotiation_terms(tmp_path, capsys):
+    # A sunset treaty adds the key after the nodes; the other keys stay in order.
+    path = tmp_path / "sunset.yaml"
+    path.write_text(SUNSET)
+    assert main(["score", str(path), "--json"]) == 0
+
+    item = json.loads(capsys.readouterr().out)
+    keys = list(item)
+    assert keys.index("renegotiation_terms") == keys.index("renegotiation_periods") + 1
+    assert [key for key in keys if key != "renegotiation_terms"] == SCORE_KEYS
+    assert set(item["renegotiation_terms"]) == {"calm", "crisis"}
+    grid = np.linspace(0.0, 1.0, 21)
+    for lottery in item["renegotiation_terms"].values():
+        for entry in lottery:
+            assert list(entry) == ["strictness", "probability"]
+            assert np.min(np.abs(grid - entry["strictness"])) < 1e-12
+            assert 0.0 < entry["probability"] <= 1.0
+        if lottery:
+            assert sum(entry["probability"] for entry in lottery) == pytest.approx(1.0, abs=1e-12)
 
 
 def test_compare_json_zones_rounded(recorded_scores, tmp_path, capsys):
