@@ -101,6 +101,12 @@ def parse_duration(text: str) -> Duration:
     if stripped.upper().startswith("P"):
         return _parse_iso(stripped)
 
+    long_number = re.fullmatch(r"\d{7,}(\.\d*)?\s*[a-zA-Z]+", stripped)
+    if long_number:
+        raise DurationError("the number has more than 6 digits before the decimal point, "
+                            "far longer than any duration this format allows")
+    if re.fullmatch(r"[-+]?\d+(\.\d*)?[eE][-+]?\d+\s*[a-zA-Z]+", stripped):
+        raise DurationError("write the number of a duration without an exponent, such as `10 years`")
     if re.fullmatch(r"\s*[-+]?\d+(\.\d*)?\s*", stripped):
         raise DurationError(f"a duration needs a unit, e.g. `{stripped} years`")
     if stripped.startswith("-"):

@@ -23,9 +23,11 @@ aliases may add when expanded (an alias bomb is small on disk and huge in memory
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import stat
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +46,8 @@ MAX_DEPTH = 40
 # Nodes that alias expansion may add on top of the nodes written in the file. A real
 # treaty reuses a few small mappings; an alias bomb needs millions.
 MAX_ALIAS_NODES = 10_000
+# A number beyond the range of floats (about 1.8e308) exceeds every bound in the format.
+TOO_LARGE = "the number is far outside the range of every field (its size is beyond 1.8e308)"
 
 STR_TAG = "tag:yaml.org,2002:str"
 INT_TAG = "tag:yaml.org,2002:int"
@@ -463,11 +467,15 @@ class _DataBuilder:
             return None
         # int() refuses more than 4300 digits (a guard against slow conversion).
         try:
-            return int(node.value)
+            number = int(node.value)
         except ValueError:
             self.problem(node, "the integer has more than 4,300 digits, far beyond any allowed value",
                          path=path)
             return None
+        if abs(number) > sys.float_info.max:
+            self.problem(node, TOO_LARGE, node.value, path=path)
+            return None
+        return number
 
     def _build_float(self, node: ScalarNode, path: FieldPath) -> float | None:
         text = node.value.lower()
@@ -480,7 +488,11 @@ class _DataBuilder:
         if not re.fullmatch(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:e[-+]?[0-9]+)?", text):
             self.problem(node, "not a decimal number", node.value, path=path)
             return None
-        return float(text)
+        number = float(text)
+        if math.isinf(number):
+            self.problem(node, TOO_LARGE, node.value, path=path)
+            return None
+        return number
 
 
 def load_yaml_file(path: str | os.PathLike) -> LoadedYaml:

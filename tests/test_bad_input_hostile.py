@@ -219,18 +219,47 @@ def test_huge_integer(tmp_path, capsys):
 
 
 def test_integer_beyond_float_range(tmp_path, capsys):
-    # 400 digits parse as an integer but overflow a float; the bound still applies.
-    text = PARTIES_WITH_DEFECTION.format(defection="9" * 400)
-    path = write(tmp_path, text)
+    # 400 digits parse as an integer but lie beyond every float, so no field can take them.
+    path = write(tmp_path, PARTIES_WITH_DEFECTION.format(defection="9" * 400))
 
-    message = assert_one_error(path, capsys, "4:47", "parties[0].defection_value: must be at most 1,000,000")
-    assert "allowed:" in message
+    assert_one_error(path, capsys, "4:47", "parties[0].defection_value: the number is far outside")
 
 
 def test_negative_integer_beyond_float_range(tmp_path, capsys):
     path = write(tmp_path, PARTIES_WITH_DEFECTION.format(defection="-" + "9" * 400))
 
-    assert_one_error(path, capsys, "4:47", "parties[0].defection_value: must be at least 0")
+    assert_one_error(path, capsys, "4:47", "parties[0].defection_value: the number is far outside")
+
+
+def test_decimal_beyond_float_range(tmp_path, capsys):
+    # Without the check this would be read as infinity, which the file never wrote.
+    path = write(tmp_path, PARTIES_WITH_DEFECTION.format(defection="9" * 400 + ".5"))
+
+    message = assert_one_error(path, capsys, "4:47", "parties[0].defection_value: the number is far outside")
+    assert "inf" not in message
+
+
+def test_integer_just_inside_float_range(tmp_path, capsys):
+    # 308 digits still make a float, so the field's own bound applies.
+    path = write(tmp_path, PARTIES_WITH_DEFECTION.format(defection="9" * 308))
+
+    assert_one_error(path, capsys, "4:47", "parties[0].defection_value: must be at most 1,000,000")
+
+
+def test_duration_with_too_many_digits(tmp_path, capsys):
+    text = PARTIES_WITH_DEFECTION.format(defection="0.3") + (
+        "provisions:\n  - kind: duration\n    term: 1111111 years\n")
+    path = write(tmp_path, text)
+
+    assert_one_error(path, capsys, "8:11", "provisions[0].term: the number has more than 6 digits")
+
+
+def test_duration_with_an_exponent(tmp_path, capsys):
+    text = PARTIES_WITH_DEFECTION.format(defection="0.3") + (
+        "provisions:\n  - kind: duration\n    term: 1e20 years\n")
+    path = write(tmp_path, text)
+
+    assert_one_error(path, capsys, "8:11", "provisions[0].term: write the number of a duration without an exponent")
 
 
 def test_bad_float_tag_names_the_field(tmp_path, capsys):

@@ -102,7 +102,7 @@ def test_exponent_numbers_accepted(written, value):
         ("2024-01-01", 'expected a number (got "2024-01-01")'),
         (".nan", "NaN and infinity are not allowed"),
         (".inf", "NaN and infinity are not allowed"),
-        ("1e400", "NaN and infinity are not allowed"),
+        ("1e400", "the number is far outside the range of every field"),
         ("", "expected a number; the value is empty (got an empty value)"),
     ],
 )

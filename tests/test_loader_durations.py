@@ -49,7 +49,7 @@ def test_parse_duration(text, years):
         ("P", "not an ISO 8601 duration"),
         ("P1X", "not an ISO 8601 duration"),
         ("5 fortnights", "not a duration"),
-        ("1" * 50 + " years", "not a duration"),
+        ("1" * 50 + " years", "more than 6 digits before the decimal point"),
     ],
 )
 def test_parse_duration_rejects(text, fragment):
