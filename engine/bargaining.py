@@ -110,6 +110,7 @@ def nash_lottery(gains: np.ndarray, weights: np.ndarray, tolerance: float = 1e-1
         scores = (w / u) @ g
         best = int(np.argmax(scores))
         if scores[best] <= 1.0 + tolerance or (best in support and scores[best] <= 1.0 + 1e-9):
+            support, probability = _concentrate(g, u, support, probability)
             order = np.argsort(-probability, kind="stable")
             chosen = np.asarray(support, dtype=np.int64)[order]
             return chosen, probability[order], objective(u)
@@ -117,6 +118,44 @@ def nash_lottery(gains: np.ndarray, weights: np.ndarray, tolerance: float = 1e-1
         probability = np.append(probability, 0.0)
     raise SolverError("the Nash bargaining over lotteries of terms did not settle, so no "
                       "renegotiation outcome is given")
+
+
+def _concentrate(g, u, support, probability, tolerance=1e-12):
+    """Give the peak ``u`` as one candidate, or as two candidates close together, where possible.
+
+    Where the set of lottery gains has a flat face, several lotteries give
+    the same gains ``u``, and the search may end on one that mixes distant
+    terms, such as even odds on the two extreme terms when a middle term
+    gives the same gains.  The gains, and so every value, stay the same;
+    the lottery reads more naturally.  Candidates are in the order of the
+    terms, so the index distance measures how far apart two terms are.
+    """
+    size = g.shape[1]
+    limit = tolerance * (1.0 + float(np.max(np.abs(u))))
+    exact = np.flatnonzero(np.max(np.abs(g - u[:, None]), axis=0) <= limit)
+    if exact.size:
+        return [int(exact[0])], np.ones(1)
+
+    current = max(support) - min(support) if len(support) > 1 else size
+    first, second = np.triu_indices(size, k=1)
+    close = (second - first) < current
+    first, second = first[close], second[close]
+    if first.size == 0:
+        return support, probability
+    # u = w g_first + (1 - w) g_second, with w read off the coordinate that differs most.
+    difference = g[:, first] - g[:, second]
+    axis = np.argmax(np.abs(difference), axis=0)
+    pick = np.arange(first.size)
+    spread = difference[axis, pick]
+    usable = np.abs(spread) > limit
+    weight = np.where(usable, (u[axis] - g[axis, second]) / np.where(usable, spread, 1.0), -1.0)
+    error = np.max(np.abs(weight * difference + g[:, second] - u[:, None]), axis=0)
+    valid = usable & (weight > 0.0) & (weight < 1.0) & (error <= limit)
+    if not valid.any():
+        return support, probability
+    candidates = np.flatnonzero(valid)
+    best = candidates[np.argmin(second[candidates] - first[candidates])]
+    return [int(first[best]), int(second[best])], np.array([weight[best], 1.0 - weight[best]])
 
 
 def _optimise_on_support(g, w, support, probability, tolerance, max_steps=100):

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from engine.score import Score
 
-# The meaning of success at a node, shown under every table of nodes.
-NODE_SUCCESS = ("  success: at an expiry the treaty is extended or renegotiated (else it lapses); "
-                "at a review the terms are amended (else they stay as they are)")
+# The meaning of the two node columns, shown under every table of nodes.
+NODE_SUCCESS = (
+    "  reached: the treaty is alive and its clock puts a node at that date; extensions, "
+    "delays and suspensions move later dates, so this can be below survival\n"
+    "  success: at an expiry the treaty is extended or renegotiated (else it lapses); "
+    "at a review the terms are amended (else they stay as they are)")
 
 
 def _number(value, digits: int = 4) -> str:

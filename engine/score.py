@@ -422,7 +422,7 @@ def score_game(game: Game, accepted_sets: bool = True) -> Score:
         solver=solver_info,
         warnings=warnings,
         evaluated_strictness=evaluated,
-        renegotiation_terms=_renegotiation_terms(joint) if evaluated is not None else None,
+        renegotiation_terms=_renegotiation_terms(joint),
     )
 
 

@@ -141,6 +141,18 @@ def test_score_json_renegotiation_terms(tmp_path, capsys):
             assert sum(entry["probability"] for entry in lottery) == pytest.approx(1.0, abs=1e-12)
 
 
+def test_renegotiation_terms_without_agreement(tmp_path, capsys):
+    # B's defection value of 3 in calm is above any regime value, so no terms are
+    # agreed, at first or at expiry; the key is still there, with empty lotteries.
+    path = tmp_path / "no-agreement.yaml"
+    path.write_text(SUNSET.replace("{calm: 0.2, crisis: 0.45}", "{calm: 3.0, crisis: 0.45}"))
+    assert main(["score", str(path), "--json"]) == 0
+
+    item = json.loads(capsys.readouterr().out)
+    assert item["agreement"] is False
+    assert item["renegotiation_terms"] == {"calm": [], "crisis": []}
+
+
 def test_compare_json_zones_rounded(recorded_scores, tmp_path, capsys):
     # The second design gives B a flatter regime line, which moves the upper end of
     # the zone to another interior point.

@@ -139,3 +139,24 @@ def test_lottery_over_curves_of_terms():
         u = gains[:, support] @ probability
         assert np.all(u > 0)
         assert ((weights / u) @ gains).max() <= 1.0 + 1e-9
+
+
+def test_flat_face_gives_the_middle_term():
+    # (1, 0), (0.5, 0.5) and (0, 1) lie on the line x + y = 1, where equal
+    # weights peak at (0.5, 0.5). Even odds on the two ends give the same
+    # gains, but the middle term alone gives them without a lottery.
+    gains = np.array([[1.0, 0.5, 0.0], [0.0, 0.5, 1.0]])
+    support, probability, _ = nash_lottery(gains, np.array([0.5, 0.5]))
+
+    assert support.tolist() == [1]
+    assert probability.tolist() == [1.0]
+
+
+def test_flat_face_mixes_the_closest_terms():
+    # All four candidates lie on x + y = 1 and none is (0.5, 0.5). Mixing the
+    # inner pair at even odds reaches the peak with terms next to each other.
+    gains = np.array([[1.0, 0.8, 0.2, 0.0], [0.0, 0.2, 0.8, 1.0]])
+    support, probability, _ = nash_lottery(gains, np.array([0.5, 0.5]))
+
+    assert sorted(support.tolist()) == [1, 2]
+    np.testing.assert_allclose(probability, [0.5, 0.5], atol=1e-12)
