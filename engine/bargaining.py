@@ -124,7 +124,7 @@ def _concentrate(g, u, support, probability, tolerance=1e-12):
     """Give the peak ``u`` as one candidate, or as two candidates close together, where possible.
 
     Where the set of lottery gains has a flat face, several lotteries give
-    the same gains ``u``, and the search may end on one that mixes distant
+    the same gains ``u``.  The search may then end on one that mixes distant
     terms, such as even odds on the two extreme terms when a middle term
     gives the same gains.  The gains, and so every value, stay the same;
     the lottery reads more naturally.  Candidates are in the order of the

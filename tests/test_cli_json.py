@@ -143,7 +143,7 @@ def test_score_json_renegotiation_terms(tmp_path, capsys):
 
 def test_renegotiation_terms_without_agreement(tmp_path, capsys):
     # B's defection value of 3 in calm is above any regime value, so no terms are
-    # agreed, at first or at expiry; the key is still there, with empty lotteries.
+    # agreed, at first or at expiry. The key is still there, with empty lotteries.
     path = tmp_path / "no-agreement.yaml"
     path.write_text(SUNSET.replace("{calm: 0.2, crisis: 0.45}", "{calm: 3.0, crisis: 0.45}"))
     assert main(["score", str(path), "--json"]) == 0
