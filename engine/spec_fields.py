@@ -334,7 +334,7 @@ def not_a_number_hint(value: object) -> str:
         float(text)
     except ValueError:
         return ""
-    return "a quoted number is text; remove the quotes"
+    return "a number written as text (in quotes or tagged `!!str`); write it without quotes or tag"
 
 
 def check_number(

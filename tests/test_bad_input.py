@@ -445,7 +445,7 @@ CASES = [
         "parties[0].discount",
         10,
         15,
-        "a quoted number is text; remove the quotes",
+        "a number written as text (in quotes or tagged `!!str`); write it without quotes or tag",
     ),
     ("list where number expected", edit("discount: 0.9\n", "discount: [0.9]\n"), "parties[0].discount", 10, 5, "expected a number"),
     ("blank treaty name", edit("name: Test treaty", 'name: "   "'), "name", 2, 7, "at least one visible character"),
