@@ -66,8 +66,10 @@ def format_score(score: Score) -> str:
         lines.append(f"  proposal at strictness {score.proposal['strictness']:.4f}: {accepted}")
     lines.append(f"  expected lifetime: {_lifetime(score)}")
     if score.survival:
-        marks = [(year, score.survival[year - 1]) for year in (1, 5, 10, 25, 50)
-                 if year <= len(score.survival)]
+        # Fixed milestones within the horizon, and the horizon itself.
+        years = sorted({year for year in (1, 5, 10, 25, 50) if year <= len(score.survival)}
+                       | {len(score.survival)})
+        marks = [(year, score.survival[year - 1]) for year in years]
         lines.append("  alive after: " + ", ".join(f"{year} y {share:.3f}" for year, share in marks))
     lines.append("")
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from engine.build import build_game
 from engine.loader import parse_treaty_text
+from engine.report import format_score
 from engine.score import score_game
 from engine.simulate import simulate_game, wilson
 
@@ -109,3 +110,15 @@ def test_lifetime_sums_yearly_curve():
     assert score.survival[-1] < 1e-9
     assert math.isclose(1.0 + sum(score.survival), score.expected_lifetime_years,
                         rel_tol=0, abs_tol=1e-7)
+
+
+def test_summary_ends_at_the_horizon():
+    # A 12-year horizon has milestones 1, 5 and 10 years, and the summary adds
+    # the last year of the curve.
+    _, score = sunset()
+    summary = [line for line in format_score(score).splitlines() if "alive after:" in line]
+
+    assert len(summary) == 1
+    assert [part.split(" y ")[0].strip() for part in summary[0].split(":", 1)[1].split(",")] == [
+        "1", "5", "10", "12"]
+    assert summary[0].endswith(f"12 y {score.survival[11]:.3f}")
