@@ -52,6 +52,11 @@ def bargaining_objective(gains: np.ndarray, weights: np.ndarray, rule: str) -> n
     return terms.sum(axis=0)
 
 
+# Objective gap (``max_k c_k - 1``, an upper bound on the shortfall of the
+# objective) at which a search that stalls on its support is accepted.
+STALL_GAP = 1e-6
+
+
 def nash_lottery(gains: np.ndarray, weights: np.ndarray, tolerance: float = 1e-13,
                  max_rounds: int = 500) -> tuple[np.ndarray, np.ndarray, float]:
     """Maximise the weighted Nash product over lotteries of candidate terms.
@@ -109,11 +114,18 @@ def nash_lottery(gains: np.ndarray, weights: np.ndarray, tolerance: float = 1e-1
         u = g[:, support] @ probability
         scores = (w / u) @ g
         best = int(np.argmax(scores))
-        if scores[best] <= 1.0 + tolerance or (best in support and scores[best] <= 1.0 + 1e-9):
+        # NOTE: where candidates are nearly dependent (many terms whose values
+        # are linear in strictness), the Newton steps can stall a little short
+        # of the peak; a lottery within STALL_GAP of the peak's objective is
+        # then accepted, and its gains may differ from the peak's along that
+        # nearly flat direction.
+        if scores[best] <= 1.0 + tolerance or (best in support and scores[best] <= 1.0 + STALL_GAP):
             support, probability = _concentrate(g, u, support, probability)
             order = np.argsort(-probability, kind="stable")
             chosen = np.asarray(support, dtype=np.int64)[order]
             return chosen, probability[order], objective(u)
+        if best in support:
+            break
         support = support + [best]
         probability = np.append(probability, 0.0)
     raise SolverError("the Nash bargaining over lotteries of terms did not settle, so no "
@@ -216,7 +228,10 @@ def _optimise_on_support(g, w, support, probability, tolerance, max_steps=100):
 def _line_search(u, change, w, limit):
     """Step in [0, limit] that maximises sum_i w_i log(u_i + t change_i), a concave function of t."""
     def slope(t):
-        return float(np.sum(w * change / (u + t * change)))
+        # Rounding can put a gain at exactly zero next to the first zero; the
+        # slope is then infinite, which the bisection handles.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return float(np.sum(w * change / (u + t * change)))
 
     # Where a party's gain would reach zero the objective falls to -inf, and the
     # peak lies before that point.  The slope is not tested there, because it

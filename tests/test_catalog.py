@@ -6,6 +6,7 @@ covered without editing this module.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 
 from engine import cli
 from engine.build import build_game
-from engine.loader import load_treaty
+from engine.loader import load_treaty, parse_treaty_text
 from engine.score import score_game
 
 CATALOG = Path(__file__).resolve().parents[1] / "treaties"
@@ -193,3 +194,13 @@ def test_cyber_flexible_agreed_rigid_not():
     assert flexible.converged
     assert not rigid.agreement
     assert flexible.agreement
+
+
+def test_cyber_flexible_scores_at_low_persistence():
+    # At persistence 0.1 many renegotiation terms lie on one line of values,
+    # which once stalled the bargaining over lotteries short of its peak.
+    text = (CATALOG / "cyber-flexible.yaml").read_text()
+    text = re.sub(r"persistence: [0-9.]+", "persistence: 0.1", text, count=1)
+    score = score_game(build_game(parse_treaty_text(text)))
+
+    assert score.converged
