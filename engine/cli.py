@@ -305,7 +305,11 @@ def _run_simulate(arguments: argparse.Namespace) -> int:
         return EXIT_SOLVER
 
     if simulation is None:
-        print(f"{arguments.file}: no agreement is predicted, so there is no treaty to simulate")
+        if arguments.json:
+            # Valid JSON for a reader that parses the output, as in compare --simulate.
+            print(json.dumps({"treaty": game.name, "agreement": False, "simulation": None}, indent=2))
+        else:
+            print(f"{arguments.file}: no agreement is predicted, so there is no treaty to simulate")
         return EXIT_OK
     if arguments.json:
         print(json.dumps(simulation.to_dict(), indent=2))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from engine.cli import main
 from helpers import ESCAPE, write_treaty
@@ -42,3 +43,13 @@ def test_compare_uses_common_random_numbers(tmp_path, capsys):
     assert all(row["difference"] == 0 and row["standard_error"] == 0 for row in same)
     assert designs[0]["payoffs"] == designs[1]["payoffs"]
     assert designs[2]["seed"] == 5
+
+
+def test_simulate_json_without_agreement_is_json(capsys):
+    # The rigid cyber draft predicts no agreement; --json must still print JSON.
+    rigid = Path(__file__).resolve().parent.parent / "treaties" / "cyber-rigid.yaml"
+    assert main(["simulate", str(rigid), "--seed", "1", "--json"]) == 0
+
+    item = json.loads(capsys.readouterr().out)
+    assert item == {"treaty": "Cyber conduct agreement, rigid draft", "agreement": False,
+                    "simulation": None}
