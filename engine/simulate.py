@@ -731,12 +731,22 @@ def add_simulate_arguments(parser) -> None:
                         help="worker processes; the results do not depend on it (default 1)")
 
 
+# Bounds that keep a run's memory small: the seeds of the path blocks and the
+# per-period counters grow with these.  A billion paths would take hours anyway.
+MAX_PATHS = 100_000_000
+MAX_YEARS = 10_000
+
+
 def check_simulate_arguments(arguments) -> str | None:
     """Return the problem with the simulation options, or None when they can run."""
     if arguments.paths < 2:
         return f"--paths must be at least 2, got {arguments.paths}"
+    if arguments.paths > MAX_PATHS:
+        return f"--paths must be at most {MAX_PATHS:,}, got {arguments.paths:,}"
     if arguments.years is not None and arguments.years < 1:
         return f"--years must be at least 1, got {arguments.years}"
+    if arguments.years is not None and arguments.years > MAX_YEARS:
+        return f"--years must be at most {MAX_YEARS:,}, got {arguments.years:,}"
     if arguments.seed is not None and arguments.seed < 0:
         return f"--seed must not be negative, got {arguments.seed}"
     if arguments.workers < 1:

@@ -53,3 +53,12 @@ def test_simulate_json_without_agreement_is_json(capsys):
     item = json.loads(capsys.readouterr().out)
     assert item == {"treaty": "Cyber conduct agreement, rigid draft", "agreement": False,
                     "simulation": None}
+
+
+def test_simulate_rejects_runs_too_large_for_memory(tmp_path, capsys):
+    # A trillion paths or ten million years would exhaust memory before any output.
+    path = write_treaty(tmp_path, "rigid")
+    assert main(["simulate", str(path), "--paths", "1000000000000"]) == 2
+    assert "--paths must be at most 100,000,000" in capsys.readouterr().err
+    assert main(["simulate", str(path), "--years", "10000000", "--paths", "2"]) == 2
+    assert "--years must be at most 10,000" in capsys.readouterr().err
