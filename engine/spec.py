@@ -209,7 +209,10 @@ class PartySpec(SpecModel):
     """One party: its patience, its temptation to defect and its value of the regime."""
 
     name: NameText
-    discount: float = Field(description="Discount factor per year, 0 <= discount < 1.")
+    # The bounds are checked by ``_check_discount`` with a fuller message; the
+    # schema states them too, so that editors flag a discount of 1.5.
+    discount: float = Field(description="Discount factor per year, 0 <= discount < 1.",
+                            json_schema_extra={"minimum": 0, "exclusiveMaximum": 1})
     defection_value: Any = Field(
         description=(
             "Yearly value of acting unregulated, per state (a plain number when there is one state)."

@@ -39,3 +39,12 @@ def test_schema_command_writes_file(tmp_path, capsys):
 
     assert target.read_text(encoding="utf-8") == schema_text()
     assert capsys.readouterr().out == ""
+
+
+def test_schema_bounds_the_discount():
+    # An editor that validates against the schema flags a discount of 1 or more.
+    schema = json.loads(schema_text())
+    party = schema["$defs"]["PartySpec"]["properties"]["discount"]
+
+    assert party["minimum"] == 0
+    assert party["exclusiveMaximum"] == 1
