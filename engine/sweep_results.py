@@ -100,12 +100,21 @@ def _json_value(value: Any) -> Any:
 def write_csv(results: list[SweepResult], stream: TextIO) -> None:
     """Write one CSV row per grid point; a ``design`` column leads when comparing."""
     comparing = len(results) > 1
-    columns = (["design"] if comparing else []) + results[0].columns
+    # Designs can name different parties: every column of every design appears
+    # once, in order of first appearance, and a design leaves the others empty.
+    shared: list[str] = []
+    for result in results:
+        shared += [column for column in result.columns if column not in shared]
+    margins = [column for column in shared if column.startswith("margin_")]
+    first_margin = next(index for index, column in enumerate(results[0].columns)
+                        if column.startswith("margin_") or column == "expected_lifetime_years")
+    base = [column for column in results[0].columns if not column.startswith("margin_")]
+    columns = base[:first_margin] + margins + base[first_margin:]
     writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(columns)
+    writer.writerow((["design"] if comparing else []) + columns)
     for result in results:
         for row in result.rows:
-            cells = [_csv_cell(_output_value(column, row.get(column))) for column in result.columns]
+            cells = [_csv_cell(_output_value(column, row.get(column))) for column in columns]
             writer.writerow(([result.filename] if comparing else []) + cells)
 
 

@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -523,3 +524,28 @@ def test_treaty_command_runs_sweep(tmp_path, capsys):
     assert code == 0
     assert len(rows) == 2
     assert rows[0]["zone_low"] == pytest.approx(float(printed_threshold(0.2, 0.5, 0.5)))
+
+
+def test_compare_csv_keeps_each_design_under_its_own_party_names(tmp_path, capsys):
+    # The second design calls its second party C: its margin must land under
+    # margin_C, and margin_B must stay empty for it.
+    first = write_fixture(tmp_path, "first.yaml")
+    second = tmp_path / "second.yaml"
+    second.write_text(Path(first).read_text().replace("  - name: B", "  - name: C"))
+    out_path = tmp_path / "rows.csv"
+
+    code, _, err = run([first, "--compare", str(second), "--x", "parties.A.discount=0.5:0.9:2",
+                        "--out", str(out_path), "--quiet"], capsys)
+    assert code == 0, err
+
+    rows = list(csv.DictReader(out_path.open()))
+    assert "margin_B" in rows[0] and "margin_C" in rows[0]
+    axis = "parties.A.discount"
+    expected = {(row["design"], row[axis]): row for row in run_json(
+        [first, "--compare", str(second), "--x", f"{axis}=0.5:0.9:2"], capsys)}
+    for row in rows:
+        design = expected[(row["design"], float(row[axis]))]
+        other = "margin_C" if row["design"] == first else "margin_B"
+        own = "margin_B" if row["design"] == first else "margin_C"
+        assert row[other] == ""
+        assert float(row[own]) == pytest.approx(design[own])
