@@ -114,11 +114,10 @@ def nash_lottery(gains: np.ndarray, weights: np.ndarray, tolerance: float = 1e-1
         u = g[:, support] @ probability
         scores = (w / u) @ g
         best = int(np.argmax(scores))
-        # NOTE: where candidates are nearly dependent (many terms whose values
-        # are linear in strictness), the Newton steps can stall a little short
-        # of the peak; a lottery within STALL_GAP of the peak's objective is
-        # then accepted, and its gains may differ from the peak's along that
-        # nearly flat direction.
+        # NOTE: with nearly dependent candidates (many terms whose values are
+        # linear in strictness) the Newton steps can stall short of the peak.
+        # A lottery within STALL_GAP of the peak's objective is then accepted,
+        # and its gains may differ from the peak's along that flat direction.
         if scores[best] <= 1.0 + tolerance or (best in support and scores[best] <= 1.0 + STALL_GAP):
             support, probability = _concentrate(g, u, support, probability)
             order = np.argsort(-probability, kind="stable")
@@ -171,7 +170,7 @@ def _concentrate(g, u, support, probability, tolerance=1e-12):
 
 
 def _optimise_on_support(g, w, support, probability, tolerance, max_steps=100):
-    """Maximise the Nash objective over lotteries on ``support``; drop candidates that reach zero."""
+    """Maximise the Nash objective over lotteries on ``support``, dropping candidates that reach zero."""
     support = list(support)
     probability = np.array(probability, dtype=float)
     for _ in range(max_steps):

@@ -15,6 +15,7 @@ import pytest
 import engine.score
 from engine.cli import main
 from engine.score import ENDPOINT_TOLERANCE, STRICTNESS_DECIMALS, PartyScore, Score
+from helpers import write_treaty
 
 DATA = Path(__file__).parent / "data"
 MINIMAL = DATA / "minimal.yaml"
@@ -101,19 +102,8 @@ def test_score_json_keys_unchanged(recorded_scores, capsys):
         assert list(party) == PARTY_KEYS
 
 
-SUNSET = """schema: treaty/v1
-name: sunset
-environment:
-  start: calm
-  persistence: 0.6
-  states: {calm: 0.75, crisis: 0.25}
-parties:
-  - {name: A, discount: 0.9, defection_value: {calm: 0.2, crisis: 1.2},
-     regime_value: [[0, 0.3], [1, 0.7]]}
-  - {name: B, discount: 0.85, defection_value: {calm: 0.2, crisis: 0.45},
-     regime_value: [[0, 0.7], [1, 0.3]]}
-model: {grid: 21}
-provisions:
+# A four-year term, renegotiated after a year without a treaty.
+DURATION = """provisions:
   - kind: duration
     term: 4 years
     renegotiation: {cost: 0.3, delay: 1 year}
@@ -122,16 +112,15 @@ provisions:
 
 def test_score_json_renegotiation_terms(tmp_path, capsys):
     # A sunset treaty adds the key after the nodes; the other keys stay in order.
-    path = tmp_path / "sunset.yaml"
-    path.write_text(SUNSET)
-    assert main(["score", str(path), "--json"]) == 0
+    path = write_treaty(tmp_path, "sunset", DURATION)
+    assert main(["score", path, "--json"]) == 0
 
     item = json.loads(capsys.readouterr().out)
     keys = list(item)
     assert keys.index("renegotiation_terms") == keys.index("renegotiation_periods") + 1
     assert [key for key in keys if key != "renegotiation_terms"] == SCORE_KEYS
     assert set(item["renegotiation_terms"]) == {"calm", "crisis"}
-    grid = np.linspace(0.0, 1.0, 21)
+    grid = np.linspace(0.0, 1.0, 11)
     for lottery in item["renegotiation_terms"].values():
         for entry in lottery:
             assert list(entry) == ["strictness", "probability"]
@@ -145,7 +134,8 @@ def test_renegotiation_terms_without_agreement(tmp_path, capsys):
     # B's defection value of 3 in calm is above any regime value, so no terms are
     # agreed, at first or at expiry. The key is still there, with empty lotteries.
     path = tmp_path / "no-agreement.yaml"
-    path.write_text(SUNSET.replace("{calm: 0.2, crisis: 0.45}", "{calm: 3.0, crisis: 0.45}"))
+    path.write_text(Path(write_treaty(tmp_path, "sunset", DURATION)).read_text().replace(
+        "{calm: 0.2, crisis: 0.45}", "{calm: 3.0, crisis: 0.45}"))
     assert main(["score", str(path), "--json"]) == 0
 
     item = json.loads(capsys.readouterr().out)

@@ -526,7 +526,7 @@ def test_treaty_command_runs_sweep(tmp_path, capsys):
     assert rows[0]["zone_low"] == pytest.approx(float(printed_threshold(0.2, 0.5, 0.5)))
 
 
-def test_compare_csv_keeps_each_design_under_its_own_party_names(tmp_path, capsys):
+def test_compare_csv_party_columns(tmp_path, capsys):
     # The second design calls its second party C: its margin must land under
     # margin_C, and margin_B must stay empty for it.
     first = write_fixture(tmp_path, "first.yaml")
@@ -539,7 +539,8 @@ def test_compare_csv_keeps_each_design_under_its_own_party_names(tmp_path, capsy
     assert code == 0, err
 
     rows = list(csv.DictReader(out_path.open()))
-    assert "margin_B" in rows[0] and "margin_C" in rows[0]
+    assert "margin_B" in rows[0]
+    assert "margin_C" in rows[0]
     axis = "parties.A.discount"
     expected = {(row["design"], row[axis]): row for row in run_json(
         [first, "--compare", str(second), "--x", f"{axis}=0.5:0.9:2"], capsys)}
