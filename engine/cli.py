@@ -9,7 +9,9 @@ the command without a traceback and with status 141, the shell's status for a wr
 ended by SIGPIPE. ``treaty sweep`` catches the closed pipe itself and exits with 0.
 
 NOTE: argparse also exits with status 2 on a command-line usage error. Its message
-starts with ``usage:``, which distinguishes it from a problem in a treaty file.
+starts with ``usage:``, which distinguishes it from a problem in a treaty file. An
+option that takes one value is such an error when it is given twice, because
+argparse would otherwise keep the last value and drop the first without a word.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from importlib import metadata
 from pathlib import Path
 
 from engine.build import build_game
+from engine.cli_options import StoreOnce
 from engine.errors import SolverError, SpecError
 from engine.loader import load_treaty
 from engine.simulate import add_simulate_arguments, check_simulate_arguments
@@ -94,7 +97,8 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Print the JSON Schema of the treaty format, for editors and other tools.",
     )
     schema.add_argument(
-        "-o", "--output", metavar="PATH", help="write the schema to PATH instead of printing it"
+        "-o", "--output", action=StoreOnce, metavar="PATH",
+        help="write the schema to PATH instead of printing it"
     )
     schema.set_defaults(run=_run_schema)
 
@@ -106,11 +110,11 @@ def _build_parser() -> argparse.ArgumentParser:
     score.add_argument("--vary", action="append", default=[], metavar="PATH=DIST",
                        help="draw a field from uniform(a,b), beta(a,b), normal(mean,sd) or "
                             "triangular(low,mode,high) and report the chance of agreement; repeatable")
-    score.add_argument("--draws", type=int, default=200, metavar="N",
+    score.add_argument("--draws", type=int, default=200, action=StoreOnce, metavar="N",
                        help="number of draws with --vary (default 200)")
-    score.add_argument("--seed", type=int, default=None, metavar="S",
+    score.add_argument("--seed", type=int, default=None, action=StoreOnce, metavar="S",
                        help="seed of the draws with --vary; omitted, a fresh seed is drawn and reported")
-    score.add_argument("--workers", type=int, default=1, metavar="W",
+    score.add_argument("--workers", type=int, default=1, action=StoreOnce, metavar="W",
                        help="worker processes with --vary (default 1)")
     score.set_defaults(run=_run_score)
 

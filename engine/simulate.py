@@ -50,6 +50,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.cli_options import StoreOnce
 from engine.clock import NO_NEXT
 from engine.dynamic import BREAKDOWN, COMPLY, NOTICE_CODE
 from engine.game import Game
@@ -551,6 +552,10 @@ class Simulation:
     exact_survival: list[float]
     # True when the strictness is the file's accepted proposal rather than located terms.
     proposed: bool = False
+    # The declared chain and start state that the paths follow. Two simulations
+    # with the same seed see the same states only when these and the period agree.
+    transition: np.ndarray | None = None
+    start_state: int | None = None
 
     def survival(self) -> list[dict]:
         """Share of paths with the treaty alive after 1, 2, ... years, with 95% bands.
@@ -713,21 +718,26 @@ def simulate_game(game: Game, score: Score, paths: int = DEFAULT_PATHS, years: i
         counts=counts,
         exact_survival=list(score.survival),
         proposed=score.proposal is not None and score.proposal["accepted"],
+        transition=np.asarray(game.transition, dtype=float),
+        start_state=int(game.start),
     )
 
 
 # ---------------------------------------------------------------- command line
 
 def add_simulate_arguments(parser) -> None:
-    """Add the options ``--paths``, ``--years``, ``--seed`` and ``--workers`` to ``parser``."""
-    parser.add_argument("--paths", type=int, default=DEFAULT_PATHS, metavar="N",
+    """Add the options ``--paths``, ``--years``, ``--seed`` and ``--workers`` to ``parser``.
+
+    Each may be given once, and a repeat is a usage error rather than a silent override.
+    """
+    parser.add_argument("--paths", type=int, action=StoreOnce, default=DEFAULT_PATHS, metavar="N",
                         help=f"number of simulated paths (default {DEFAULT_PATHS})")
-    parser.add_argument("--years", type=int, default=None, metavar="H",
+    parser.add_argument("--years", type=int, action=StoreOnce, default=None, metavar="H",
                         help="years of survival and event frequencies to report "
                              "(default: the treaty's horizon)")
-    parser.add_argument("--seed", type=int, default=None, metavar="S",
+    parser.add_argument("--seed", type=int, action=StoreOnce, default=None, metavar="S",
                         help="seed of the random numbers; omitted, a fresh seed is drawn and reported")
-    parser.add_argument("--workers", type=int, default=1, metavar="W",
+    parser.add_argument("--workers", type=int, action=StoreOnce, default=1, metavar="W",
                         help="worker processes; the results do not depend on it (default 1)")
 
 
@@ -817,21 +827,63 @@ def _table(rows: list[list[str]]) -> str:
                      for row in rows)
 
 
+def same_environment(first: Simulation, other: Simulation) -> bool:
+    """True when path ``k`` of both simulations follows the same sequence of states.
+
+    That needs the same seed, start state, period and transition matrix: each
+    period's environment move looks the same uniform draw up in the same row.
+    """
+    if first.transition is None or other.transition is None:
+        return False
+    return (first.seed == other.seed
+            and first.start_state == other.start_state
+            and first.period_years == other.period_years
+            and first.transition.shape == other.transition.shape
+            and bool(np.array_equal(first.transition, other.transition)))
+
+
 def paired_differences(first: Simulation, other: Simulation) -> list[dict]:
-    """Mean payoff of ``other`` minus ``first`` per shared party, with the paired standard error.
+    """Mean payoff of ``other`` minus ``first`` per party of the same name, with the paired standard error.
 
     Both simulations use the same seed and number of paths, so path ``k`` of
-    each saw the same environment draws.  Most of the sampling noise then
-    cancels in the per-path differences, and so in their standard error.
+    each uses the same uniforms.  The pairs are independent across ``k``, so the
+    standard error of the per-path differences is valid in any case.  When the
+    environments are the same (``same_environment``), most of the sampling noise
+    also cancels in the differences.
+
+    Raises
+    ------
+    ValueError
+        When the two simulations differ in seed or number of paths, so that
+        their paths cannot be paired.
     """
+    if first.paths != other.paths or first.seed != other.seed:
+        raise ValueError(f"cannot pair {first.paths} paths of seed {first.seed} with "
+                         f"{other.paths} paths of seed {other.seed}")
     rows = []
     for party, name in enumerate(other.party_names):
-        if name not in first.party_names or first.paths != other.paths:
+        if name not in first.party_names:
             continue
         difference = other.payoffs[party] - first.payoffs[first.party_names.index(name)]
         rows.append({"name": name, "difference": float(difference.mean()),
                      "standard_error": standard_error(difference)})
     return rows
+
+
+def payoff_difference(first: Simulation, other: Simulation) -> dict:
+    """Return the JSON object ``payoff_difference_from_first`` of design ``other``.
+
+    Parties are paired by name. A party that only one of the two designs has
+    is listed under ``only_in_first`` or ``only_in_this_design`` and gets no
+    difference, because its payoff has no counterpart to subtract.
+    """
+    return {
+        "parties": paired_differences(first, other),
+        "only_in_first": [name for name in first.party_names if name not in other.party_names],
+        "only_in_this_design": [name for name in other.party_names
+                                if name not in first.party_names],
+        "same_environment": same_environment(first, other),
+    }
 
 
 def compare_simulations(games: list[Game], scores: list[Score], arguments) -> tuple[list, int]:
@@ -843,16 +895,22 @@ def compare_simulations(games: list[Game], scores: list[Score], arguments) -> tu
 
 
 def comparison_dict(simulations: list[Simulation | None], seed: int) -> dict:
-    """Return the JSON object of ``compare --simulate``."""
+    """Return the JSON object of ``compare --simulate``.
+
+    Every design after the first carries ``payoff_difference_from_first``, which
+    is null when the first design predicts no agreement and so has no payoffs
+    on the paths.
+    """
     first = simulations[0]
     designs = []
-    for simulation in simulations:
+    for index, simulation in enumerate(simulations):
         if simulation is None:
             designs.append(None)
             continue
         entry = simulation.to_dict()
-        if first is not None and simulation is not first:
-            entry["difference_from_first"] = paired_differences(first, simulation)
+        if index > 0:
+            entry["payoff_difference_from_first"] = (
+                None if first is None else payoff_difference(first, simulation))
         designs.append(entry)
     return {"seed": seed, "designs": designs}
 
@@ -861,15 +919,37 @@ def format_comparison(names: list[str], simulations: list[Simulation | None], se
     """Return the text report of ``compare --simulate``: survival and payoffs side by side."""
     lines = [f"simulation with common random numbers, seed {seed}"]
     first = simulations[0]
-    for name, simulation in zip(names, simulations):
+    for index, (name, simulation) in enumerate(zip(names, simulations)):
         lines.append("")
         if simulation is None:
             lines.append(f"{name}: no agreement, nothing to simulate")
             continue
         lines.append(format_simulation(simulation))
-        if first is not None and simulation is not first:
-            lines.append("")
-            lines.append(f"payoff difference from {first.treaty} (same paths):")
-            for row in paired_differences(first, simulation):
-                lines.append(f"  {row['name']}: {row['difference']:+.4f} +- {row['standard_error']:.4f}")
+        if index == 0:
+            continue
+        lines.append("")
+        if first is None:
+            lines.append(f"no payoff difference from {names[0]}: it predicts no agreement, "
+                         "so it has no simulated payoffs")
+            continue
+        lines.extend(_format_difference(names[0], payoff_difference(first, simulation)))
     return "\n".join(lines)
+
+
+def _format_difference(first_name: str, difference: dict) -> list[str]:
+    """Return the text lines of one design's payoff difference from the first."""
+    lines = [f"payoff difference from {first_name}, paired path by path (mean +- std. error):"]
+    for row in difference["parties"]:
+        lines.append(f"  {row['name']}: {row['difference']:+.4f} +- {row['standard_error']:.4f}")
+    if not difference["parties"]:
+        lines.append("  none: no party has the same name in both designs")
+
+    unpaired = ([f"{party} (only in {first_name})" for party in difference["only_in_first"]]
+                + [f"{party} (only in this design)" for party in difference["only_in_this_design"]])
+    if unpaired:
+        lines.append(f"  not compared, no party of the same name in the other design: "
+                     f"{', '.join(unpaired)}")
+    if not difference["same_environment"]:
+        lines.append("  the environments differ, so a path can see different states in the two "
+                     "designs and less sampling noise cancels")
+    return lines

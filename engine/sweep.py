@@ -32,6 +32,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from engine.cli_options import StoreOnce
 from engine.closed_forms import FORMULAS, score_closed_form
 from engine.errors import SpecError, format_path
 from engine.sweep_axes import (
@@ -561,41 +562,58 @@ def run_sweep(
 
 
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``treaty sweep`` options to ``parser``."""
+    """Add the ``treaty sweep`` options to ``parser``.
+
+    Every option that takes a value may be given once: a repeated ``--x`` would
+    otherwise replace the first axis without a word.
+    """
     parser.add_argument("file", metavar="FILE", help="treaty file to sweep")
     parser.add_argument(
         "--x",
         required=True,
+        action=StoreOnce,
+        hint="a sweep has one x axis, so give a second field with --y",
         metavar="PATH=START:STOP:N",
         help="field to vary along x and its grid of N points from START to STOP, both included "
         "(e.g. environment.persistence=0.5:0.95:10, parties.*.discount=..., "
         "provisions.duration.term=5:20:4 in the file's unit)",
     )
     parser.add_argument(
-        "--y", metavar="PATH=START:STOP:N", help="second field, for a 2-D grid"
+        "--y",
+        action=StoreOnce,
+        hint="a sweep has at most two axes, --x and --y",
+        metavar="PATH=START:STOP:N",
+        help="second field, for a 2-D grid",
     )
-    parser.add_argument("--out", metavar="FILE.csv", help="write one CSV row per grid point")
+    parser.add_argument(
+        "--out", action=StoreOnce, metavar="FILE.csv", help="write one CSV row per grid point"
+    )
     parser.add_argument(
         "--json", action="store_true", help="print the rows as a JSON list on stdout"
     )
     parser.add_argument(
         "--plot",
+        action=StoreOnce,
         metavar="FILE.png|FILE.svg",
         help="draw the terms and the no-agreement region (needs matplotlib)",
     )
     parser.add_argument(
         "--compare",
+        action=StoreOnce,
+        hint="a sweep compares FILE with one other design, so run another sweep for a third",
         metavar="OTHER.yaml",
         help="sweep a second treaty on the same grid and mark where only one agrees",
     )
     parser.add_argument(
         "--formula",
+        action=StoreOnce,
         choices=FORMULA_CHOICES,
         default="engine",
         help="score with the solver (engine, the default) or a two-party closed form",
     )
     parser.add_argument(
         "--workers",
+        action=StoreOnce,
         type=int,
         default=1,
         metavar="N",

@@ -126,6 +126,97 @@ def parse_axis(text: str) -> tuple[str, np.ndarray]:
     return path, np.linspace(bounds[0], bounds[1], count)
 
 
+# Characters that open and close a quoted path segment.
+QUOTES = "\"'"
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One dot-separated part of a sweep path, with ``quoted`` true when written in quotes."""
+
+    text: str
+    quoted: bool = False
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One way to read a path: the fields it selects, each as (keys so far, rest of the path).
+
+    ``rest`` is the unparsed text after the selected item, or None when the
+    path ends there. ``spelled`` is the path with the party name in quotes,
+    shown when two readings compete.
+    """
+
+    selections: tuple[tuple[tuple[str | int, ...], str | None], ...]
+    spelled: str = ""
+
+
+def split_path(path: str, text: str | None = None) -> list[Segment]:
+    """Split ``text`` (default: ``path``) at the dots that lie outside quotes.
+
+    A segment that starts with a double or single quote runs to the matching
+    quote, so ``parties."U.S.".discount`` has the segment ``U.S.``. Other
+    segments are stripped of surrounding spaces.
+
+    Raises
+    ------
+    SweepError
+        On an empty segment, an unterminated quote or text between a closing
+        quote and the next dot.
+    """
+    text = path if text is None else text
+    segments = []
+    position = 0
+    while True:
+        segment, position = _read_segment(path, text, position)
+        segments.append(segment)
+        if position is None:
+            return segments
+
+
+def _read_segment(path: str, text: str, start: int) -> tuple[Segment, int | None]:
+    """Read the segment at ``start`` and return it with the start of the next one, or None at the end."""
+    position = start
+    while position < len(text) and text[position].isspace():
+        position += 1
+
+    if position < len(text) and text[position] in QUOTES:
+        quote = text[position]
+        close = text.find(quote, position + 1)
+        if close < 0:
+            raise SweepError(
+                f"invalid path {path!r}: the quote {quote} at character {position + 1} is not "
+                "closed; close it after the name"
+            )
+        value = text[position + 1 : close]
+        after = close + 1
+        while after < len(text) and text[after].isspace():
+            after += 1
+        if after == len(text):
+            return Segment(value, quoted=True), None
+        if text[after] != ".":
+            raise SweepError(
+                f"invalid path {path!r}: expected a dot after the quoted name {value!r}, "
+                f"got {text[after]!r}"
+            )
+        return Segment(value, quoted=True), after + 1
+
+    dot = text.find(".", position)
+    end = len(text) if dot < 0 else dot
+    value = text[position:end].strip()
+    if not value:
+        raise SweepError(
+            f"invalid path {path!r}: expected dot-separated field names (write a name "
+            "that contains dots in quotes, e.g. parties.\"U.S.\".discount)"
+        )
+    return Segment(value), None if dot < 0 else dot + 1
+
+
+def quote_name(name: str) -> str:
+    """Return ``name`` in the quotes that a path accepts for it."""
+    return f"'{name}'" if '"' in name else f'"{name}"'
+
+
 def resolve_path(data: dict, path: str) -> tuple[Target, ...]:
     """Find the fields of the treaty mapping that ``path`` names.
 
@@ -135,100 +226,176 @@ def resolve_path(data: dict, path: str) -> tuple[Target, ...]:
     may be missing from the file, in which case the field is created when a
     value is written.
 
+    A party name may contain dots. Written without quotes, it is matched
+    against the text after ``parties.``, so ``parties.U.S..discount`` selects
+    a party named ``U.S.``. When two party names fit (``A`` and ``A.B`` in
+    ``parties.A.B.x``), the reading whose rest names a field of that party
+    wins. When both rests name fields, the path is ambiguous and rejected.
+    A name in quotes, ``parties."A.B".x``, selects that party alone.
+
     Raises
     ------
     SweepError
-        When a segment names nothing in the file, or the field contains a value
-        that cannot be swept (text other than a duration, a boolean, a list or
-        a mapping).
+        When a segment names nothing in the file, the path is ambiguous, or the
+        field contains a value that cannot be swept (text other than a
+        duration, a boolean, a list or a mapping).
     """
-    segments = [segment.strip() for segment in path.split(".")]
-    if not path.strip() or any(not segment for segment in segments):
+    if not path.strip():
         raise SweepError(f"invalid path {path!r}: expected dot-separated field names")
     if not isinstance(data, dict):
         raise SweepError("the treaty file does not contain a mapping at the top level")
 
-    prefixes = _expand_prefix(data, path, segments)
-    targets = [_resolve_rest(data, path, keys, rest) for keys, rest in prefixes]
-    return tuple(targets)
+    readings = _read_path(data, path)
+    resolved = []
+    problems = []
+    for reading in readings:
+        try:
+            targets = tuple(
+                _resolve_rest(data, path, keys, [] if rest is None else split_path(path, rest))
+                for keys, rest in reading.selections
+            )
+        except SweepError as error:
+            problems.append(error)
+            continue
+        resolved.append((reading, targets))
+
+    if len(resolved) == 1:
+        return resolved[0][1]
+    if not resolved:
+        # The readings come longest party name first, so this is the closest match.
+        raise problems[0]
+    spellings = " or ".join(reading.spelled for reading, _ in resolved)
+    raise SweepError(
+        f"invalid path {path!r}: ambiguous, it can be read as {spellings}; "
+        "write the party name in quotes to choose one"
+    )
 
 
-def _expand_prefix(
-    data: dict, path: str, segments: list[str]
-) -> list[tuple[tuple[str | int, ...], list[str]]]:
-    """Resolve the party or provision selector at the start of ``path``.
+def _read_path(data: dict, path: str) -> list[Reading]:
+    """List the readings of ``path``: several only where party names containing dots compete."""
+    head, rest_start = _read_segment(path, path, 0)
+    rest = None if rest_start is None else path[rest_start:]
 
-    Returns one (keys so far, remaining segments) pair per selected item.
-    """
-    head = segments[0]
-
-    if head == "parties":
+    if head.text == "parties" and not head.quoted:
         parties = data.get("parties")
         if not isinstance(parties, list) or not parties:
             raise SweepError(f"invalid path {path!r}: the file has no list of parties")
-        return _select_parties(parties, path, ".".join(segments[1:]))
+        if rest is None:
+            raise SweepError(f"invalid path {path!r}: it names the list of parties; add a party "
+                             "name and a field, e.g. parties.*.discount")
+        return _select_parties(parties, path, rest)
 
-    if head == "provisions" and len(segments) > 1 and not segments[1].isdigit():
-        provisions = data.get("provisions")
-        if not isinstance(provisions, list) or not provisions:
-            raise SweepError(f"invalid path {path!r}: the file has no provisions")
-        kind = segments[1]
-        matches = [
-            index
-            for index, provision in enumerate(provisions)
-            if isinstance(provision, dict) and provision.get("kind") == kind
-        ]
-        if not matches:
-            kinds = ", ".join(
-                str(provision.get("kind")) for provision in provisions if isinstance(provision, dict)
-            )
-            raise SweepError(
-                f"invalid path {path!r}: no provision of kind {kind!r} in the file "
-                f"(kinds present: {kinds})"
-            )
-        if len(matches) > 1:
-            raise SweepError(
-                f"invalid path {path!r}: the file has {len(matches)} provisions of kind "
-                f"{kind!r}; address one by index, e.g. provisions.{matches[0]}.{'.'.join(segments[2:])}"
-            )
-        return [(("provisions", matches[0]), segments[2:])]
+    if head.text == "provisions" and not head.quoted and rest is not None:
+        kind, after = _read_segment(path, rest, 0)
+        if kind.quoted or not kind.text.isdigit():
+            remainder = None if after is None else rest[after:]
+            keys = _select_provision(data, path, kind.text, remainder)
+            return [Reading(((keys, remainder),))]
 
-    return [((), segments)]
+    return [Reading((((), path),))]
 
 
-def _select_parties(
-    parties: list, path: str, rest: str
-) -> list[tuple[tuple[str | int, ...], list[str]]]:
-    """Match the party name at the start of ``rest``; names may contain dots."""
+def _select_provision(data: dict, path: str, kind: str, rest: str | None) -> tuple[str | int, ...]:
+    """Return the keys of the one provision of ``kind``."""
+    provisions = data.get("provisions")
+    if not isinstance(provisions, list) or not provisions:
+        raise SweepError(f"invalid path {path!r}: the file has no provisions")
+    matches = [
+        index
+        for index, provision in enumerate(provisions)
+        if isinstance(provision, dict) and provision.get("kind") == kind
+    ]
+    if not matches:
+        kinds = ", ".join(
+            str(provision.get("kind")) for provision in provisions if isinstance(provision, dict)
+        )
+        raise SweepError(
+            f"invalid path {path!r}: no provision of kind {kind!r} in the file "
+            f"(kinds present: {kinds})"
+        )
+    if len(matches) > 1:
+        raise SweepError(
+            f"invalid path {path!r}: the file has {len(matches)} provisions of kind "
+            f"{kind!r}; address one by index, e.g. provisions.{matches[0]}.{rest or 'FIELD'}"
+        )
+    return ("provisions", matches[0])
+
+
+# The marker for a name that does not start the text, as opposed to None for a
+# name that is all of it.
+_NO_MATCH = object()
+
+
+def _select_parties(parties: list, path: str, rest: str) -> list[Reading]:
+    """Read the party selector at the start of ``rest``, the text after ``parties.``."""
     names = [party.get("name") if isinstance(party, dict) else None for party in parties]
 
-    if rest == "*" or rest.startswith("*."):
-        remaining = rest[2:].split(".") if rest != "*" else []
-        return [(("parties", index), remaining) for index in range(len(parties))]
+    # A segment that starts with a quote is a quoted name, whatever party names exist.
+    if rest.lstrip()[:1] in tuple(QUOTES):
+        first, after = _read_segment(path, rest, 0)
+        remainder = None if after is None else rest[after:]
+        matches = [index for index, name in enumerate(names) if name == first.text]
+        if not matches:
+            raise _unknown_party(path, first.text, names)
+        if len(matches) > 1:
+            raise SweepError(
+                f"invalid path {path!r}: {len(matches)} parties are named {first.text!r}; "
+                f"address one by index, e.g. parties.{matches[0]}.{remainder or 'FIELD'}"
+            )
+        return [Reading(((("parties", matches[0]), remainder),))]
 
-    # The longest name that prefixes the rest wins, so "A.B" beats "A".
-    candidates = [
-        (index, name)
-        for index, name in enumerate(names)
-        if isinstance(name, str) and (rest == name or rest.startswith(name + "."))
-    ]
-    if candidates:
-        index, name = max(candidates, key=lambda candidate: len(candidate[1]))
-        remaining = rest[len(name) + 1 :].split(".") if rest != name else []
-        return [(("parties", index), remaining)]
+    # An unquoted * selects every party, even if one is named "*".
+    after_star = _text_after_name(rest, "*")
+    if after_star is not _NO_MATCH:
+        return [Reading(tuple((("parties", index), after_star) for index in range(len(parties))))]
 
-    first = rest.split(".")[0]
-    if first.isdigit() and int(first) < len(parties):
-        return [(("parties", int(first)), rest.split(".")[1:])]
+    # Every name that the text starts with, up to a dot or the end, is a
+    # reading; the longest comes first.
+    text_names = [(index, name) for index, name in enumerate(names) if isinstance(name, str) and name]
+    readings = []
+    for index, name in sorted(text_names, key=lambda item: -len(item[1])):
+        after_name = _text_after_name(rest, name)
+        if after_name is _NO_MATCH:
+            continue
+        spelled = f"parties.{quote_name(name)}" + ("" if after_name is None else f".{after_name}")
+        readings.append(Reading(((("parties", index), after_name),), spelled))
+    if readings:
+        return readings
 
+    first, after = _read_segment(path, rest, 0)
+    remainder = None if after is None else rest[after:]
+    if first.text.isdigit() and int(first.text) < len(parties):
+        return [Reading(((("parties", int(first.text)), remainder),))]
+    raise _unknown_party(path, first.text, names)
+
+
+def _text_after_name(text: str, name: str):
+    """Return the text after ``name`` and its dot at the start of ``text``.
+
+    None means that the name is all of the text, and ``_NO_MATCH`` that the
+    text does not start with the name followed by a dot. Spaces before the name and between it and the dot are ignored, as in an
+    unquoted segment.
+    """
+    stripped = text.lstrip()
+    if not stripped.startswith(name):
+        return _NO_MATCH
+    tail = stripped[len(name) :].lstrip()
+    if not tail:
+        return None
+    if not tail.startswith("."):
+        return _NO_MATCH
+    return tail[1:]
+
+
+def _unknown_party(path: str, name: str, names: list) -> SweepError:
     known = ", ".join(repr(name) for name in names)
-    raise SweepError(
-        f"invalid path {path!r}: no party named {first!r} (parties: {known}; * selects all)"
+    return SweepError(
+        f"invalid path {path!r}: no party named {name!r} (parties: {known}; * selects all)"
     )
 
 
 def _resolve_rest(
-    data: dict, path: str, keys: tuple[str | int, ...], rest: list[str]
+    data: dict, path: str, keys: tuple[str | int, ...], rest: list[Segment]
 ) -> Target:
     """Walk the remaining segments from ``keys`` and describe the field found."""
     if not rest:
@@ -236,7 +403,8 @@ def _resolve_rest(
 
     container: Any = _lookup(data, keys)
     walked = list(keys)
-    for position, segment in enumerate(rest):
+    for position, part in enumerate(rest):
+        segment = part.text
         last = position == len(rest) - 1
         where = ".".join(str(key) for key in walked) or "the top level"
 

@@ -39,7 +39,8 @@ def test_compare_uses_common_random_numbers(tmp_path, capsys):
     result = json.loads(capsys.readouterr().out)
     designs = result["simulation"]["designs"]
     # The same design twice sees the same paths, so the paired difference is exactly zero.
-    same = designs[1]["difference_from_first"]
+    same = designs[1]["payoff_difference_from_first"]["parties"]
+    assert [row["name"] for row in same] == ["A", "B"]
     assert all(row["difference"] == 0 and row["standard_error"] == 0 for row in same)
     assert designs[0]["payoffs"] == designs[1]["payoffs"]
     assert designs[2]["seed"] == 5
