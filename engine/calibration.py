@@ -112,7 +112,7 @@ def parse_varied(data: dict, texts: list[str]) -> list[VariedField]:
     fields = []
     seen: dict[tuple, str] = {}
     for text in texts:
-        path, separator, distribution = text.partition("=")
+        path, separator, distribution = text.rpartition("=")
         if not separator or not path.strip():
             raise VaryError(f"invalid --vary {text!r}: expected PATH=DIST, e.g. "
                             "environment.persistence=uniform(0.8,0.95)")

@@ -114,3 +114,11 @@ def test_cli_vary_unknown_path(treaty_file, capsys):
     code = main(["score", treaty_file, "--vary", "parties.C.discount=uniform(0, 1)", "--draws", "5"])
     assert code == 2
     assert capsys.readouterr().err.startswith("error:")
+
+
+def test_party_name_with_equals_sign():
+    # A distribution never contains "=", so the path ends at the last one.
+    data = {"parties": [{"name": "A=B", "discount": 0.9}, {"name": "C", "discount": 0.8}]}
+    fields = parse_varied(data, ["parties.A=B.discount=uniform(0.8, 0.95)"])
+    assert len(fields) == 1
+    assert [target.keys for target in fields[0].targets] == [("parties", 0, "discount")]
