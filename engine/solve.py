@@ -29,6 +29,13 @@ from engine.errors import SolverError
 from engine.game import Game
 
 MAX_NODE_ITERATIONS = 2000
+# Iterations without progress after which the renegotiation iteration stops.
+STALL_ITERATIONS = 100
+# Times the renegotiation iteration may move to the columns of the agreed terms
+# before it stays on the whole grid (see ``Solver._node_iteration``).
+MAX_REDUCTIONS = 3
+# Grid columns kept on each side of an agreed term in the reduced iteration.
+NEIGHBOURS = 2
 
 # Policies kept from the renegotiation iteration, to find extension choices that flip.
 RECENT_POLICIES = 12
@@ -234,25 +241,44 @@ class Solver:
         ``extension`` fixes extension probabilities (see ``DynamicSolver.run_pass``)
         and ``recent`` collects the last policies selected.  Returns the value,
         whether it converged, the iterations and the last residual.
+
+        Once the terms agreed at renegotiation stay the same for three
+        iterations, the iteration continues on those columns and their
+        neighbours (see ``_reduced_columns``), which is much cheaper than the
+        whole grid.  A value that settles there counts only after one more
+        iteration on the whole grid confirms it, so every column is still
+        checked for acceptability and for a better lottery.
         """
         core = self.core
-        start_phase = core.phases.start
         damping = 1.0
         stalled = 0
         previous_residual = np.inf
+        best_residual, since_best = np.inf, 0
         residual = np.inf
         iterations = 0
+        columns = None
+        previous_support = None
+        steady = 0
+        reductions = 0
         for iterations in range(1, MAX_NODE_ITERATIONS + 1):
-            own = core.run_pass(self.grid, core.own, node_value, keep_values=True, reviews=reviews,
-                                extension=extension)[0]
-            if recent is not None:
+            own, node = self._node_step(node_value, reviews, extension, columns)
+            if recent is not None and columns is None:
                 recent.append(own.policy)
                 del recent[:-RECENT_POLICIES]
-            fresh = own.values[0][:, :, start_phase, :]
-            node = self._renegotiate(fresh, own.policy.codes[0][:, start_phase, :], core.own)
             residual = float(np.max(np.abs(node.value - node_value)))
             if residual <= core.tolerance * scale:
-                return node.value, True, iterations, residual
+                if columns is None:
+                    return node.value, True, iterations, residual
+                # Settled on the reduced columns: confirm on the whole grid.
+                columns, previous_support, steady = None, None, 0
+                node_value = node.value
+                continue
+
+            if columns is not None and residual >= previous_residual:
+                # The reduced columns serve a smooth approach only, so an
+                # iteration that overshoots goes back to the whole grid.
+                columns, previous_support, steady = None, None, 0
+                continue
 
             # Damp only while the iteration overshoots, because a bargaining
             # outcome that jumps between grid points can make it oscillate.
@@ -260,13 +286,71 @@ class Solver:
                 damping = max(damping * 0.5, 1e-4)
             else:
                 damping = min(damping * 1.5, 1.0)
-            # At the smallest damping an oscillation that persists will not settle.
+            # At the smallest damping an oscillation that persists will not
+            # settle. Nor will one whose smallest residual stops falling.
             stalled = stalled + 1 if damping <= 1e-4 else 0
-            if stalled >= 100:
+            if residual < 0.999 * best_residual:
+                best_residual, since_best = residual, 0
+            else:
+                since_best += 1
+            if stalled >= STALL_ITERATIONS or since_best >= STALL_ITERATIONS:
                 break
             previous_residual = residual
             node_value = node_value + damping * (node.value - node_value)
+
+            if columns is None:
+                # Three iterations in a row with the same terms, at full steps,
+                # before moving to those terms' columns.
+                same = (damping == 1.0 and previous_support is not None
+                        and np.array_equal(node.support, previous_support))
+                steady = steady + 1 if same else 0
+                previous_support = node.support
+                if steady >= 2 and reductions < MAX_REDUCTIONS and np.any(node.support >= 0):
+                    columns = self._reduced_columns(node.support, reviews)
+                    reductions += 1
+                    steady = 0
         return node_value, False, iterations, residual
+
+    def _node_step(self, node_value, reviews, extension, columns):
+        """Run one pass at ``node_value`` on ``columns`` (or the grid) and renegotiate against it.
+
+        On reduced columns the outcome's support is mapped back to grid columns.
+        """
+        core = self.core
+        start_phase = core.phases.start
+        gammas = self.grid
+        if columns is not None:
+            gammas = self.grid[columns]
+            reviews, extension = _restrict(columns, reviews, extension)
+        own = core.run_pass(gammas, core.own, node_value, keep_values=True, reviews=reviews,
+                            extension=extension)[0]
+        fresh = own.values[0][:, :, start_phase, :]
+        node = self._renegotiate(fresh, own.policy.codes[0][:, start_phase, :], core.own)
+        if columns is not None:
+            node.support = np.where(node.support >= 0, columns[np.maximum(node.support, 0)], -1)
+        return own, node
+
+    def _reduced_columns(self, support: np.ndarray, reviews) -> np.ndarray:
+        """Return the grid columns near the ``support`` columns and those their values depend on.
+
+        A column's values depend on no other column, except through an
+        amendment at a review, which takes the values of its target column.
+        So the set is closed under the amendments that ``reviews`` fixes.
+        """
+        chosen = np.zeros(len(self.grid), dtype=bool)
+        # Neighbours too, because the lottery often moves to an adjacent term
+        # as the value settles, and a column costs little next to a pass.
+        agreed = support[support >= 0]
+        for offset in range(-NEIGHBOURS, NEIGHBOURS + 1):
+            chosen[np.clip(agreed + offset, 0, len(self.grid) - 1)] = True
+        while True:
+            targets = [choice[chosen] for choice in (reviews or {}).values()]
+            grown = chosen.copy()
+            for target in targets:
+                grown[target[target >= 0]] = True
+            if np.array_equal(grown, chosen):
+                return np.flatnonzero(chosen)
+            chosen = grown
 
     def _mixed_extension(self, node_value, reviews, scale, recent: list[Policy]):
         """Settle an extension choice that flips by letting the parties extend with some probability.
@@ -392,6 +476,25 @@ def _check_size(core: DynamicSolver, grid: int) -> None:
             f"{core.phases.size} provision phases x {core.n_states} states x {core.n} parties x "
             f"{grid} strictness values = {size:,} values (limit {MAX_VALUES:,}); use a coarser "
             "`period`, shorter durations or a smaller `model.grid`")
+
+
+def _restrict(columns: np.ndarray, reviews, extension):
+    """Restrict fixed amendment choices and extension probabilities to ``columns``.
+
+    Amendment choices name a target column of the grid; they are renumbered
+    to positions in ``columns``, which must contain every target.
+    """
+    if reviews is not None:
+        position = np.full(int(columns.max()) + 1, -1, dtype=np.int64)
+        position[columns] = np.arange(len(columns))
+        renumbered = {}
+        for key, choice in reviews.items():
+            picked = choice[columns]
+            renumbered[key] = np.where(picked >= 0, position[np.maximum(picked, 0)], -1).astype(picked.dtype)
+        reviews = renumbered
+    if extension is not None:
+        extension = {segment: chance[columns] for segment, chance in extension.items()}
+    return reviews, extension
 
 
 def _offer(offered: np.ndarray, no_treaty: np.ndarray, target: np.ndarray) -> np.ndarray:
