@@ -209,6 +209,8 @@ class DynamicSolver:
 
         # Deviation tables and breach values per chain, computed once.
         self._tables: dict = {}
+        self._candidate_cache: dict = {}
+        self._switch_cache: dict = {}
         self._breach_values: dict = {}
         self._index_phases()
 
@@ -244,6 +246,16 @@ class DynamicSolver:
                     self._escape_available[j] = available
         self._everywhere = np.ones((len(self._normal), self.n_states), dtype=bool)
 
+        # The same indices as slices where they are contiguous, because a step
+        # then reads and writes views instead of copies.
+        self._normal_at = _as_index(self._normal)
+        self._normal_next = _as_index(self._comply_slots[self._normal])
+        self._suspended_at = [_as_index(these) for these in self._suspended]
+        self._suspended_next = [_as_index(self._comply_slots[these]) for these in self._suspended]
+        self._notice_at = _as_index(self._notice_phases)
+        self._notice_next = _as_index(self._comply_slots[self._notice_phases])
+        self._escape_next = {j: _as_index(slots) for j, slots in self._escape_slots.items()}
+
     def _breaches(self, chain: Chain) -> tuple[np.ndarray, np.ndarray | None]:
         """Return the bound and the partner breach values under ``chain``, computed once."""
         cached = self._breach_values.get(id(chain))
@@ -260,6 +272,14 @@ class DynamicSolver:
     def _expect(self, values: np.ndarray, chain: Chain) -> np.ndarray:
         """Expected next-period value given today's state, per party, under ``chain``."""
         return np.matmul(values, chain.transposed[:, None])
+
+    def _continuation(self, values: np.ndarray, chain: Chain) -> np.ndarray:
+        """Return ``_with_exit(_expect(values))``, written into one array without a concatenation."""
+        n, columns, size, states = values.shape
+        cont = np.empty((n, columns, size + 1, states))
+        np.matmul(values, chain.transposed[:, None], out=cont[:, :, :size, :])
+        cont[:, :, size, :] = chain.expected_no_treaty[:, None, :]
+        return cont
 
     def _with_exit(self, expected: np.ndarray, chain: Chain) -> np.ndarray:
         """Append the no-treaty continuation as the last phase slot (index ``EXIT``)."""
@@ -305,6 +325,26 @@ class DynamicSolver:
             - self.breach_cost[:, None]
             + self.delta[:, None] * chain.expected_no_treaty
         )
+
+    def _candidate_arrays(self, candidates) -> tuple[np.ndarray, np.ndarray]:
+        """Return the availability masks and profile codes of a candidate list, computed once."""
+        key = tuple((kind, actor) for _, actor, kind, _, _ in candidates)
+        cached = self._candidate_cache.get(key)
+        if cached is None:
+            available = np.stack([entry[4] for entry in candidates])
+            codes = np.array([entry[0] for entry in candidates], dtype=np.int8)
+            cached = self._candidate_cache[key] = (available, codes)
+        return cached
+
+    def _switch_slots(self, targets: np.ndarray) -> np.ndarray | None:
+        """Return ``targets`` with -1 replaced by the never-available slot, or None without switches."""
+        cached = self._switch_cache.get(id(targets))
+        if cached is None or cached[0] is not targets:
+            slots = None
+            if targets.max() >= 0:
+                slots = np.where(targets >= 0, targets, len(targets))
+            cached = self._switch_cache[id(targets)] = (targets, slots)
+        return cached[1]
 
     def _deviation_table(self, candidates, chain: Chain):
         """Tabulate each party's legal switches and breach value from each candidate.
@@ -378,30 +418,39 @@ class DynamicSolver:
         bound_breach = bound[:, None, None, :]
         slack = np.zeros((n, columns, states))
 
-        # Normal phases: everyone bound, legal actions available.
+        # Normal phases: everyone bound, legal actions available.  The
+        # candidates' values are written straight into one array, because
+        # stacking copies made up a large part of a step.
         normal = self._normal
         z4 = z[:, :, None, None]
-        comply_values = z4 + delta * cont[:, :, self._comply_slots[normal], :]
-        shape = comply_values.shape
-        candidates = [(COMPLY, -1, "comply", comply_values, self._everywhere)]
-
+        shape = (n, columns, len(normal), states)
         withdrawal = self.rules.withdrawal
+        notice_parties = []
         if withdrawal is not None and self.clock.notice_allowed[position]:
+            notice_parties = [j for j in range(n) if self.strategic[j]]
+        escape = self.rules.escape
+        escaping = list(self._escape_slots.items())
+        stacked = np.empty((1 + len(notice_parties) + len(escaping),) + shape)
+
+        np.multiply(delta, cont[:, :, self._normal_next, :], out=stacked[0])
+        stacked[0] += z4
+        candidates = [(COMPLY, -1, "comply", stacked[0], self._everywhere)]
+
+        if notice_parties:
             if withdrawal.notice == 0:
-                common = np.broadcast_to(no_treaty, shape)
+                common = no_treaty
             else:
                 common = z4 + delta * cont[:, :, self._notice_slot, :]
-            for j in range(n):
-                if not self.strategic[j]:
-                    continue
-                notice_values = np.array(np.broadcast_to(common, shape))
+            for j in notice_parties:
+                notice_values = stacked[len(candidates)]
+                notice_values[...] = common
                 notice_values[j] -= withdrawal.cost
                 candidates.append((NOTICE_CODE + j, j, "notice", notice_values, self._everywhere))
 
-        escape = self.rules.escape
-        for j, escape_slots in self._escape_slots.items():
+        for j, _ in escaping:
             stage = self._suspension_stage(j, z)
-            escape_values = stage[:, :, None, :] + delta * cont[:, :, escape_slots, :]
+            escape_values = stacked[len(candidates)]
+            np.add(stage[:, :, None, :], delta * cont[:, :, self._escape_next[j], :], out=escape_values)
             escape_values[j] -= escape.cost
             if escape.cost_type == "transfer":
                 others = np.arange(n) != j
@@ -409,22 +458,20 @@ class DynamicSolver:
             candidates.append((NOTICE_CODE + n + j, j, "escape", escape_values, self._escape_available[j]))
 
         count = len(candidates)
-        stacked = np.stack([entry[3] for entry in candidates])
-        available = np.stack([entry[4] for entry in candidates])
-        candidate_codes = np.array([entry[0] for entry in candidates], dtype=np.int8)
+        available, candidate_codes = self._candidate_arrays(candidates)
 
         if fixed is None:
             targets, breach = self._deviation_table(candidates, chain)
+            switches = self._switch_slots(targets)
 
             # A party's best deviation from candidate c: a breach, or switching
             # to one of its own legal actions where that is available.
-            deviation = np.broadcast_to(breach[:, :, None, None, :], stacked.shape)
-            if targets.max() >= 0:
+            deviation = breach[:, :, None, None, :]
+            if switches is not None:
                 # Slot ``count`` is a candidate that is never available.
-                legal = np.where(available[:, None, None], stacked, -np.inf).swapaxes(0, 1)
-                legal = np.concatenate([legal, np.full((n, 1) + legal.shape[2:], -np.inf)], axis=1)
-                parties = np.arange(n)[None, :, None]
-                switched = legal[parties, np.where(targets >= 0, targets, count)].max(axis=2)
+                legal = np.full((n, count + 1) + shape[1:], -np.inf)
+                np.copyto(legal[:, :count], stacked.swapaxes(0, 1), where=available[None, :, None])
+                switched = legal[np.arange(n)[None, :, None], switches].max(axis=2)
                 deviation = np.maximum(switched, deviation)
             gap = stacked - deviation
             holds = gap >= -TIE_TOLERANCE * (1.0 + np.abs(stacked))
@@ -441,8 +488,10 @@ class DynamicSolver:
                 shortfall = np.where(available[:, None], shortfall, np.inf)
                 equilibrium, keep = settle.restrict(position, equilibrium, shortfall, candidate_codes,
                                                     normal)
-            score = np.where(equilibrium, np.tensordot(self.select_weights, stacked, axes=(0, 1)),
-                             -np.inf)
+            weighted = self.select_weights[0] * stacked[:, 0]
+            for party in range(1, n):
+                weighted += self.select_weights[party] * stacked[:, party]
+            score = np.where(equilibrium, weighted, -np.inf)
             best = score.max(axis=0)
             near = equilibrium & (score >= best - TIE_TOLERANCE * (1.0 + np.abs(best)))
             index = np.where(near.any(axis=0), np.argmax(near, axis=0), -1)
@@ -452,16 +501,19 @@ class DynamicSolver:
             index = _candidate_index(candidate_codes, fixed[:, normal, :])
 
         chosen = np.where(index >= 0, candidate_codes[np.maximum(index, 0)], BREAKDOWN).astype(np.int8)
-        picked = np.take_along_axis(stacked, np.maximum(index, 0)[None, None], axis=0)[0]
+        # A masked copy per candidate is cheaper than take_along_axis for a few candidates.
+        picked = stacked[0].copy()
+        for candidate in range(1, count):
+            np.copyto(picked, stacked[candidate], where=(index == candidate)[None])
         normal_values = np.where(index[None] >= 0, picked, no_treaty)
-        values[:, :, normal, :] = normal_values
-        codes[:, normal, :] = chosen
+        values[:, :, self._normal_at, :] = normal_values
+        codes[:, self._normal_at, :] = chosen
 
         # Suspended phases: the invoker acts unregulated, partners respond.
         for j, these in enumerate(self._suspended):
             if these.size:
                 stage = self._suspension_stage(j, z)
-                run_values = stage[:, :, None, :] + delta * cont[:, :, self._comply_slots[these], :]
+                run_values = stage[:, :, None, :] + delta * cont[:, :, self._suspended_next[j], :]
                 if fixed is None:
                     holds = np.ones(run_values.shape[1:], dtype=bool)
                     for party in range(n):
@@ -478,14 +530,15 @@ class DynamicSolver:
                                     shortfall, partner_breach_values[party][None, None, :] - run_values[party])
                         run_codes = settle.run_on(position, these, run_codes, shortfall)
                 else:
-                    run_codes = fixed[:, these, :]
-                values[:, :, these, :] = np.where(run_codes[None] == COMPLY, run_values, no_treaty)
-                codes[:, these, :] = run_codes
+                    run_codes = fixed[:, self._suspended_at[j], :]
+                values[:, :, self._suspended_at[j], :] = np.where(run_codes[None] == COMPLY, run_values,
+                                                                  no_treaty)
+                codes[:, self._suspended_at[j], :] = run_codes
 
         # Notice phases: everyone stays bound until the notice runs out.
         notice = self._notice_phases
         if notice.size:
-            run_values = z4 + delta * cont[:, :, self._comply_slots[notice], :]
+            run_values = z4 + delta * cont[:, :, self._notice_next, :]
             if fixed is None:
                 holds = np.ones(run_values.shape[1:], dtype=bool)
                 for party in range(n):
@@ -501,9 +554,9 @@ class DynamicSolver:
                             shortfall = np.maximum(shortfall, bound_breach[party] - run_values[party])
                     run_codes = settle.run_on(position, notice, run_codes, shortfall)
             else:
-                run_codes = fixed[:, notice, :]
-            values[:, :, notice, :] = np.where(run_codes[None] == COMPLY, run_values, no_treaty)
-            codes[:, notice, :] = run_codes
+                run_codes = fixed[:, self._notice_at, :]
+            values[:, :, self._notice_at, :] = np.where(run_codes[None] == COMPLY, run_values, no_treaty)
+            codes[:, self._notice_at, :] = run_codes
 
         return values, codes, slack
 
@@ -712,7 +765,7 @@ class DynamicSolver:
                 cont = np.broadcast_to(expected[:, :, None, :], (n, columns, self.phases.size, states))
                 cont = self._with_exit(np.ascontiguousarray(cont), chain)
             else:
-                cont = self._with_exit(self._expect(following, chain), chain)
+                cont = self._continuation(following, chain)
 
             values, step_codes, step_slack = self._step(
                 position, cont, z, chain, None if fixed is None else fixed.codes[position])
@@ -852,7 +905,7 @@ class DynamicSolver:
             change = 0.0
             for position in range(size - 1, -1, -1):
                 following = updated[clock.next[position]]
-                cont = self._with_exit(self._expect(following, chain), chain)
+                cont = self._continuation(following, chain)
                 values, step_codes, step_slack = self._step(
                     position, cont, z, chain, None if fixed is None else fixed.codes[position],
                     settle)
@@ -1013,6 +1066,18 @@ class Settling:
         dropped[:, phases, :] |= self._is_worst(miss)
         chosen = np.where(previous == COMPLY, COMPLY, run_codes)
         return np.where(dropped[:, phases, :], BREAKDOWN, chosen).astype(np.int8)
+
+
+def _as_index(indices: np.ndarray):
+    """Return ``indices`` as a slice when they are evenly spaced and ascending, else unchanged."""
+    if indices.size == 0:
+        return indices
+    if indices.size == 1:
+        return slice(int(indices[0]), int(indices[0]) + 1)
+    step = int(indices[1] - indices[0])
+    if step > 0 and np.all(np.diff(indices) == step):
+        return slice(int(indices[0]), int(indices[-1]) + 1, step)
+    return indices
 
 
 def _candidate_index(candidate_codes: np.ndarray, codes: np.ndarray) -> np.ndarray:
