@@ -673,6 +673,11 @@ def _check_output_request(args: argparse.Namespace) -> None:
     if args.plot:
         _check_plot_request(args.plot)
 
+    if args.compare and Path(args.compare).resolve() == Path(args.file).resolve():
+        raise SweepError(
+            f"invalid --compare file {args.compare!r}: it is FILE itself, so both designs would be "
+            "the same; give the file of another design"
+        )
     inputs = {Path(name).resolve(): name for name in (args.file, args.compare) if name}
     outputs = [(option, path) for option, path in (("--out", args.out), ("--plot", args.plot)) if path]
     for option, path in outputs:

@@ -75,6 +75,14 @@ class Axis:
     values: np.ndarray
     targets: tuple[Target, ...] = ()
 
+    @property
+    def label(self) -> str:
+        """Return the path, with the duration unit of its fields when they share one."""
+        units = {target.unit for target in self.targets}
+        if len(units) == 1 and None not in units:
+            return f"{self.path} ({units.pop()})"
+        return self.path
+
 
 def parse_axis(text: str) -> tuple[str, np.ndarray]:
     """Split ``PATH=START:STOP:N`` into the path and its ``numpy.linspace`` grid.

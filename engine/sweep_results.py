@@ -160,8 +160,9 @@ def format_table(result: SweepResult) -> str:
     shared by every row is shown only once.
     """
     x_path = result.axes[0].path
+    x_label = result.axes[0].label
     header = [
-        x_path,
+        x_label,
         "status",
         "agree",
         "zone",
@@ -195,7 +196,7 @@ def format_table(result: SweepResult) -> str:
         text.write("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
         text.write("\n")
     for message, x_values in messages.items():
-        text.write(f"at {x_path} = {', '.join(x_values)}: {message}\n")
+        text.write(f"at {x_label} = {', '.join(x_values)}: {message}\n")
     return text.getvalue()
 
 
@@ -205,7 +206,7 @@ def format_map(result: SweepResult) -> str:
     symbols = {"invalid": "x", "failed": "!", "unconverged": "?"}
     width = len(x_axis.values)
     text = io.StringIO()
-    text.write(f"{result.filename}: {y_axis.path} (rows) against {x_axis.path} (columns)\n")
+    text.write(f"{result.filename}: {y_axis.label} (rows) against {x_axis.label} (columns)\n")
 
     label_width = max(len(_short(float(value))) for value in y_axis.values)
     for j in reversed(range(len(y_axis.values))):
@@ -219,7 +220,7 @@ def format_map(result: SweepResult) -> str:
         text.write(f"{_short(float(y_axis.values[j])).rjust(label_width)} {''.join(cells)}\n")
 
     x_range = f"{_short(float(x_axis.values[0]))} .. {_short(float(x_axis.values[-1]))}"
-    text.write(f"{' ' * label_width} {x_axis.path}: {x_range}\n")
+    text.write(f"{' ' * label_width} {x_axis.label}: {x_range}\n")
     text.write("# agreement   . no agreement   x invalid   ! solver failed   ? unconverged\n")
     text.write(summary_line(result) + "\n")
     return text.getvalue()

@@ -550,3 +550,21 @@ def test_compare_csv_party_columns(tmp_path, capsys):
         own = "margin_B" if row["design"] == first else "margin_C"
         assert row[other] == ""
         assert float(row[own]) == pytest.approx(design[own])
+
+
+def test_compare_with_itself_exit_2(tmp_path, capsys):
+    path = write_fixture(tmp_path)
+    same = str(tmp_path / "." / "treaty.yaml")
+    code, out, err = run([path, "--x", "parties.A.discount=0.8:0.9:2", "--compare", same], capsys)
+    assert code == 2
+    assert out == ""
+    assert "it is FILE itself" in err
+
+
+def test_duration_axis_label_has_unit(tmp_path, capsys):
+    path = write_fixture(tmp_path, provisions=DURATION)
+    code, out, _ = run(
+        [path, "--x", "provisions.duration.term=5:10:2", "--formula", "printed", "--quiet"], capsys
+    )
+    assert code == 0
+    assert out.splitlines()[1].split()[:2] == ["provisions.duration.term", "(years)"]
