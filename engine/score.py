@@ -8,9 +8,10 @@ The steps, for a game with parties ``i`` and start state ``s0``:
    cost, is at least its no-treaty value ``d_i``.
 2. Solve again with only party ``i`` strategic (the others bound to comply) to
    find the strictness values party ``i`` accepts.
-3. Refine every endpoint by bisection between grid points to ``ENDPOINT_TOLERANCE``.
+3. Refine every endpoint between grid points to ``ENDPOINT_TOLERANCE`` by
+   k-section, with extra points at an interpolated estimate of the endpoint.
 4. Pick the terms by the bargaining rule over the zone, refining the best grid
-   point locally.
+   point locally by zooming, with extra points at an estimate of the peak.
 5. Propagate the treaty at the terms (or at an accepted proposal) under the
    declared chain for survival, streams and node outcomes.
 """
@@ -18,6 +19,7 @@ The steps, for a game with parties ``i`` and start state ``s0``:
 from __future__ import annotations
 
 import math
+from warnings import catch_warnings, simplefilter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,8 +37,19 @@ ENDPOINT_TOLERANCE = 1e-7
 # by at most 5e-9, a twentieth of the tolerance.
 STRICTNESS_DECIMALS = 8
 SECTIONS = 16
+# Points placed around an interpolated estimate (a zone endpoint or the peak of
+# the bargaining objective) lie LADDER_STEP * ENDPOINT_TOLERANCE apart next to
+# it, then at offsets growing by LADDER_GROWTH.  A solver call costs far more
+# than one extra point in it, so these points buy rounds cheaply.
+LADDER_STEP = 0.9
+LADDER_GROWTH = 4.0
+# Each round of the terms search spreads REFINE_POINTS evenly spaced points over
+# the two cells next to its best point, so the cells become at least 15 times
+# narrower. Even where no estimate of the peak helps (a peak at a jump of the
+# objective), REFINE_ROUNDS rounds take them from 0.01 (the default grid of 101
+# points) to 0.01 / 15**5 < ENDPOINT_TOLERANCE.
 REFINE_ROUNDS = 6
-REFINE_POINTS = 11
+REFINE_POINTS = 31
 # Lifetimes are propagated for at least this many years before a geometric tail is added.
 LIFETIME_YEARS = 400
 
@@ -148,6 +161,23 @@ def _rounded_binding(binding: dict | None) -> dict | None:
     return {**binding, "strictness": _rounded_strictness(binding["strictness"])}
 
 
+@dataclass
+class _Samples:
+    """Evaluated strictness values of one bracket, with what decides feasibility there."""
+
+    gammas: np.ndarray
+    # Whether the equilibrium at each value starts with everyone complying.
+    starts: np.ndarray
+    # Rows: each considered margin plus its allowance, then each strategic
+    # party's incentive slack in the start state (see ``_Feasibility.targets``).
+    targets: np.ndarray
+
+    def add(self, gammas: np.ndarray, starts: np.ndarray, targets: np.ndarray) -> "_Samples":
+        return _Samples(np.concatenate([self.gammas, gammas]),
+                        np.concatenate([self.starts, starts]),
+                        np.concatenate([self.targets, targets], axis=1))
+
+
 class _Feasibility:
     """Agreement test of one solver: the strictness values that meet its conditions."""
 
@@ -158,15 +188,32 @@ class _Feasibility:
         self.start_phase = solver.core.phases.start
         self.start_state = game.start
         self.disagreement = solver.core.own.no_treaty[:, game.start] + negotiation
+        # A considered margin may fall this far below zero by rounding and still count.
+        self.allowance = 1e-12 * (1.0 + np.abs(self.disagreement[considered]))
 
     def margins(self, columns: Columns) -> np.ndarray:
         return columns.own.start_values - self.disagreement[:, None]
 
+    def starts(self, columns: Columns) -> np.ndarray:
+        """Return whether the equilibrium of each column starts with everyone complying."""
+        return columns.own.policy.codes[0][:, self.start_phase, self.start_state] == COMPLY
+
+    def targets(self, columns: Columns) -> np.ndarray:
+        """Return the quantities whose signs decide feasibility, one row each.
+
+        Each considered margin plus its allowance must be at least zero.  The
+        equilibrium can start with everyone complying only while each
+        strategic party's incentive slack in the start state is at least zero,
+        up to the solver's tie tolerance.
+        """
+        gaps = self.margins(columns)[self.considered] + self.allowance[:, None]
+        strategic = np.asarray(self.solver.core.strategic, dtype=bool)
+        slack = columns.own.slack[strategic][:, :, self.start_state]
+        return np.concatenate([gaps, slack], axis=0)
+
     def mask(self, columns: Columns) -> np.ndarray:
-        starts = columns.own.policy.codes[0][:, self.start_phase, self.start_state] == COMPLY
         margins = self.margins(columns)[self.considered]
-        tolerance = 1e-12 * (1.0 + np.abs(self.disagreement[self.considered]))[:, None]
-        return starts & np.all(margins >= -tolerance, axis=0)
+        return self.starts(columns) & np.all(margins >= -self.allowance[:, None], axis=0)
 
     def at(self, gammas) -> tuple[np.ndarray, Columns]:
         columns = self.solver.evaluate(gammas)
@@ -197,7 +244,8 @@ class _Feasibility:
                 brackets.append([grid[first - 1], grid[first]])
             if last < len(grid) - 1:
                 brackets.append([grid[last + 1], grid[last]])
-        refined = iter(self._refine(brackets))
+        grid_samples = _Samples(np.asarray(grid, dtype=float), self.starts(base), self.targets(base))
+        refined = iter(self._refine(brackets, grid_samples))
 
         found = []
         for first, last in runs:
@@ -206,59 +254,282 @@ class _Feasibility:
             found.append((float(low), float(high)))
         return found
 
-    def _refine(self, brackets: list[list[float]]) -> list[float]:
-        """Shrink each (outside, inside) bracket to ``ENDPOINT_TOLERANCE`` by k-section.
+    def _refine(self, brackets: list[list[float]], grid_samples: _Samples) -> list[float]:
+        """Shrink each (outside, inside) bracket to at most ``ENDPOINT_TOLERANCE`` wide.
 
-        Each round evaluates ``SECTIONS - 1`` interior points of every bracket
-        in one solve and keeps the sub-bracket where feasibility changes.
+        A round evaluates the points of every open bracket in one solver call:
+        ``SECTIONS - 1`` evenly spaced interior points, as plain k-section would,
+        and points around an interpolated estimate of where a considered margin
+        first falls below zero (see ``_crossing_estimate``).  The bracket then
+        shrinks to the first change of feasibility seen from its inside end.
+        So no round shrinks it less than k-section alone, and a good estimate
+        closes it in that round.  Both ends of a returned bracket were
+        evaluated: the outside one is infeasible and the inside one, which is
+        returned, is feasible.
         """
         if not brackets:
             return []
         brackets = np.array(brackets, dtype=float)
+        samples = [grid_samples] * len(brackets)
         fractions = np.linspace(0.0, 1.0, SECTIONS + 1)[1:-1]
-        while np.max(np.abs(brackets[:, 1] - brackets[:, 0])) > ENDPOINT_TOLERANCE:
-            outside, inside = brackets[:, 0], brackets[:, 1]
-            points = inside[:, None] + fractions[None, :] * (outside - inside)[:, None]
-            ok, _ = self.at(points.ravel())
-            ok = ok.reshape(points.shape)
-            for row in range(len(brackets)):
-                # Points run from the inside end outwards; the first infeasible one
-                # closes the bracket, the one before it is the new inside end.
-                failing = np.flatnonzero(~ok[row])
-                first_fail = failing[0] if failing.size else len(fractions)
-                new_inside = inside[row] if first_fail == 0 else points[row, first_fail - 1]
-                new_outside = outside[row] if first_fail == len(fractions) else points[row, first_fail]
-                brackets[row] = [new_outside, new_inside]
+        while True:
+            widths = np.abs(brackets[:, 1] - brackets[:, 0])
+            open_rows = np.flatnonzero(widths > ENDPOINT_TOLERANCE)
+            if open_rows.size == 0:
+                break
+
+            # The points of all open brackets go into one call, because the
+            # fixed cost of a call dominates its cost per point.
+            per_row = []
+            for row in open_rows:
+                outside, inside = brackets[row]
+                points = inside + fractions * (outside - inside)
+                estimate = _crossing_estimate(outside, inside, samples[row])
+                if estimate is not None:
+                    points = np.concatenate([points, _ladder(estimate, outside, inside)])
+                per_row.append(np.unique(points))
+            columns = self.solver.evaluate(np.concatenate(per_row))
+            ok, starts, targets = self.mask(columns), self.starts(columns), self.targets(columns)
+
+            offset = 0
+            for row, points in zip(open_rows, per_row):
+                taken = slice(offset, offset + len(points))
+                offset += len(points)
+                samples[row] = samples[row].add(points, starts[taken], targets[:, taken])
+                brackets[row] = _first_change(brackets[row], points, ok[taken])
         return brackets[:, 1].tolist()
 
 
+def _first_change(bracket: np.ndarray, points: np.ndarray, ok: np.ndarray) -> list[float]:
+    """Return the sub-bracket (outside, inside) where feasibility first changes from the inside end."""
+    outside, inside = bracket
+    distance = np.abs(points - inside)
+    order = np.argsort(distance, kind="stable")
+    failing = np.flatnonzero(~ok[order])
+    if failing.size == 0:
+        # Every new point is feasible: the change lies past the farthest one.
+        return [outside, float(points[order[-1]])]
+    first_fail = failing[0]
+    new_inside = inside if first_fail == 0 else float(points[order[first_fail - 1]])
+    return [float(points[order[first_fail]]), new_inside]
+
+
+def _ladder(center: float, one_end: float, other_end: float) -> np.ndarray:
+    """Return points around ``center``, strictly between the two ends.
+
+    They lie at ``0, +-1, +-2`` steps of ``LADDER_STEP * ENDPOINT_TOLERANCE``
+    and then at offsets that grow by ``LADDER_GROWTH`` up to the bracket's
+    width.  When the estimate is within two steps of a change of feasibility,
+    two neighbouring points less than ``ENDPOINT_TOLERANCE`` apart straddle
+    it.  When it is farther off, two neighbouring points still enclose the
+    change in an interval at most about three times the error of the
+    estimate, where the next estimate is much closer.
+    """
+    low, high = min(one_end, other_end), max(one_end, other_end)
+    step = LADDER_STEP * ENDPOINT_TOLERANCE
+    offsets = [0.0, 1.0, 2.0]
+    while offsets[-1] * step < high - low:
+        offsets.append(offsets[-1] * LADDER_GROWTH)
+    offsets = np.array(offsets) * step
+    points = np.concatenate([center - offsets[1:], center + offsets])
+    return points[(points > low) & (points < high)]
+
+
+def _crossing_estimate(outside: float, inside: float, samples: _Samples) -> float | None:
+    """Estimate where feasibility is lost between the inside and the outside end.
+
+    Feasibility needs every considered gap (margin plus allowance) to be at
+    least zero and the equilibrium to start with everyone complying, which
+    fails where a strategic party's incentive slack in the start state turns
+    negative.  These targets are continuous only while the equilibrium keeps
+    its policy.  So when the outside end still starts complying, each target
+    that is negative there is interpolated through both ends and the nearest
+    complying point beyond each end.  When it does not, the policy changed
+    inside the bracket and each target is extrapolated from the inside end
+    and the two nearest complying points beyond it.  The estimate is the
+    root closest to the inside end. A wrong one costs extra points in the
+    round, never a wider bracket.
+    """
+    where_outside = np.flatnonzero(samples.gammas == outside)
+    where_inside = np.flatnonzero(samples.gammas == inside)
+    if where_outside.size == 0 or where_inside.size == 0:
+        return None
+    at_outside, at_inside = where_outside[0], where_inside[0]
+    same_policy = bool(samples.starts[at_outside])
+
+    # Position along the bracket: 0 at the inside end, 1 at the outside end.
+    position = (samples.gammas - inside) / (outside - inside)
+    behind = np.flatnonzero((position < 0.0) & samples.starts)
+    behind = behind[np.argsort(-position[behind], kind="stable")]
+    if same_policy:
+        ahead = np.flatnonzero((position > 1.0) & samples.starts)
+        ahead = ahead[np.argsort(position[ahead], kind="stable")]
+        used = [at_inside, at_outside] + behind[:1].tolist() + ahead[:1].tolist()
+    else:
+        used = [at_inside] + behind[:2].tolist()
+    if len(used) < 2:
+        return None
+    nodes = [float(position[j]) for j in used]
+
+    first = None
+    for target in samples.targets:
+        values = [float(target[j]) for j in used]
+        # Feasible at the inside end means nonnegative up to rounding.
+        values[0] = max(values[0], 0.0)
+        coefficients = _newton_coefficients(nodes, values)
+        if _newton_value(coefficients, nodes, 1.0) >= 0.0:
+            continue
+        root = _bisect_root(coefficients, nodes)
+        first = root if first is None else min(first, root)
+    if first is None:
+        return None
+    return float(inside + first * (outside - inside))
+
+
+def _newton_coefficients(nodes: list[float], values: list[float]) -> list[float]:
+    """Return the divided differences of the interpolating polynomial in Newton form."""
+    coefficients = list(values)
+    for order in range(1, len(nodes)):
+        for j in range(len(nodes) - 1, order - 1, -1):
+            coefficients[j] = (coefficients[j] - coefficients[j - 1]) / (nodes[j] - nodes[j - order])
+    return coefficients
+
+
+def _newton_value(coefficients: list[float], nodes: list[float], x: float) -> float:
+    value = coefficients[-1]
+    for j in range(len(coefficients) - 2, -1, -1):
+        value = coefficients[j] + (x - nodes[j]) * value
+    return value
+
+
+def _bisect_root(coefficients: list[float], nodes: list[float]) -> float:
+    """Locate a sign change in [0, 1] of a polynomial that is >= 0 at 0 and < 0 at 1.
+
+    Fifty halvings leave an interval below 1e-15 of the bracket, far finer
+    than any ladder step.
+    """
+    low, high = 0.0, 1.0
+    for _ in range(50):
+        middle = 0.5 * (low + high)
+        if _newton_value(coefficients, nodes, middle) >= 0.0:
+            low = middle
+        else:
+            high = middle
+    return 0.5 * (low + high)
+
+
 def _best_terms(feasibility: _Feasibility, zone_list, weights, rule) -> tuple[float, tuple] | None:
-    """Maximise the bargaining objective over the zone; return terms and their interval."""
+    """Maximise the bargaining objective over the zone; return terms and their interval.
+
+    The first round evaluates the zone's ends and the grid points inside it.
+    Each later round evaluates ``REFINE_POINTS`` evenly spaced points between
+    the neighbours of the best point so far, as a plain zoom would, plus
+    points around a polynomial estimate of the peak and next to the best
+    point itself (see ``_peak_points``).  The search stops when the best
+    evaluated point's nearest evaluated neighbours both lie within
+    ``ENDPOINT_TOLERANCE`` of it, so for an objective with one peak between
+    them the maximiser is that close to the terms returned.  Ties go to the
+    smallest strictness.
+
+    NOTE: after ``REFINE_ROUNDS`` rounds the search stops anyway and returns
+    its best point. A smooth peak takes two rounds, and with a grid of at
+    least 15 points the zoom alone gets any single peak within the tolerance
+    in time. An objective that is flat to rounding error, where no maximiser
+    is defined, can use up every round.
+    """
     best = None
     for low, high in zone_list:
         points = np.unique(np.concatenate([[low, high], feasibility.solver.grid]))
         points = points[(points >= low) & (points <= high)]
-        left, right = low, high
+        gammas = np.zeros(0)
+        objectives = np.zeros(0)
+        # A peak estimate that missed the new best point by more than the zoom's
+        # spacing points to a peak at a jump or kink, where no polynomial fits:
+        # later rounds then place no points around estimates.
+        trusted = True
+        estimate = None
         for _ in range(REFINE_ROUNDS):
             ok, columns = feasibility.at(points)
             objective = bargaining_objective(feasibility.margins(columns), weights, rule)
             objective = np.where(ok, objective, -np.inf)
-            pick = int(np.argmax(objective))
-            if not np.isfinite(objective[pick]):
+
+            # All points evaluated so far, in order of strictness.
+            gammas = np.concatenate([gammas, points])
+            objectives = np.concatenate([objectives, objective])
+            order = np.argsort(gammas, kind="stable")
+            gammas, objectives = gammas[order], objectives[order]
+
+            pick = int(np.argmax(objectives))
+            if not np.isfinite(objectives[pick]):
                 # Every party gains nothing anywhere here: take the middle of the interval.
                 candidate = (0.5 * (low + high), -np.inf)
             else:
-                candidate = (float(points[pick]), float(objective[pick]))
-            left = points[max(pick - 1, 0)]
-            right = points[min(pick + 1, len(points) - 1)]
-            if right - left <= ENDPOINT_TOLERANCE:
+                candidate = (float(gammas[pick]), float(objectives[pick]))
+            if estimate is not None:
+                trusted = abs(gammas[pick] - estimate) <= spacing
+            left = gammas[max(pick - 1, 0)]
+            right = gammas[min(pick + 1, len(gammas) - 1)]
+            if max(gammas[pick] - left, right - gammas[pick]) <= ENDPOINT_TOLERANCE:
                 break
             points = np.linspace(left, right, REFINE_POINTS)
+            spacing = (right - left) / (REFINE_POINTS - 1)
+            estimate = None
+            if np.isfinite(objectives[pick]):
+                extra, estimate = _peak_points(gammas, objectives, pick, trusted)
+                points = np.concatenate([points, extra])
+            points = np.unique(points[(points >= left) & (points <= right)])
+            points = points[~np.isin(points, gammas)]
         if best is None or candidate[1] > best[0][1]:
             best = (candidate, (low, high))
     if best is None:
         return None
     return best[0][0], best[1]
+
+
+def _peak_points(gammas: np.ndarray, objectives: np.ndarray, pick: int,
+                 estimated: bool) -> tuple[np.ndarray, float | None]:
+    """Return points next to the best point and, if ``estimated``, around an estimate of the peak.
+
+    The estimate maximises the polynomial through the best point and up to two
+    finite neighbours on each side, over the interval between its nearest
+    neighbours. It is returned too, or None without one.  Points one and two
+    ``LADDER_STEP`` steps from the best point settle a peak that sits on it,
+    such as a kink or an end of the zone.
+    """
+    left = gammas[max(pick - 1, 0)]
+    right = gammas[min(pick + 1, len(gammas) - 1)]
+    step = LADDER_STEP * ENDPOINT_TOLERANCE
+    points = [gammas[pick] + offset * step for offset in (-2.0, -1.0, 1.0, 2.0)]
+
+    estimate = None
+    first, last = pick, pick
+    while first > max(pick - 2, 0) and np.isfinite(objectives[first - 1]):
+        first -= 1
+    while last < min(pick + 2, len(gammas) - 1) and np.isfinite(objectives[last + 1]):
+        last += 1
+    if estimated and first < pick < last:
+        estimate = _polynomial_peak(gammas[first:last + 1], objectives[first:last + 1], left, right)
+        if estimate is not None:
+            points.append(_ladder(estimate, left, right))
+            points.append([estimate])
+    return np.concatenate([np.atleast_1d(np.asarray(item, dtype=float)) for item in points]), estimate
+
+
+def _polynomial_peak(gammas: np.ndarray, objectives: np.ndarray, left: float, right: float) -> float | None:
+    """Return the maximiser over [left, right] of the polynomial through the given points."""
+    with catch_warnings():
+        # Points a rounding error apart make the fit ill-conditioned; the
+        # estimate is then poor, but the zoom points still make progress.
+        simplefilter("ignore", np.exceptions.RankWarning)
+        polynomial = np.polynomial.Polynomial.fit(gammas, objectives, len(gammas) - 1)
+    candidates = [left, right]
+    for root in polynomial.deriv().roots():
+        if abs(root.imag) <= 1e-12 * (right - left) and left < root.real < right:
+            candidates.append(float(root.real))
+    values = polynomial(np.array(candidates))
+    if not np.all(np.isfinite(values)):
+        return None
+    return float(candidates[int(np.argmax(values))])
 
 
 def _binding(solver: Solver, columns: Columns, party: int, margin: float, states) -> dict:
