@@ -807,13 +807,15 @@ class DynamicSolver:
         point does, and a policy that passes this test is that fixed point's
         own.  Returns the new values and their residual, or None.
         """
-        from engine.policy_values import exact_cyclic_values
-
         if self._rigid and self.clock.size == 1 and not self.clock.review.any():
             # One small dense system per party and column is much cheaper here.
             complying = policy.codes[0][:, 0, :] == COMPLY
             exact = [self._rigid_policy_values(complying, z, chain)[1][:, :, None, :]]
         else:
+            # Imported here, because loading scipy.sparse takes a third of a
+            # second that a rigid treaty never needs.
+            from engine.policy_values import exact_cyclic_values
+
             exact = exact_cyclic_values(self, z, chain, policy, base)
         if exact is None:
             return None

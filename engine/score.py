@@ -188,6 +188,8 @@ class _Feasibility:
         self.start_phase = solver.core.phases.start
         self.start_state = game.start
         self.disagreement = solver.core.own.no_treaty[:, game.start] + negotiation
+        # Feasibility and margins at every strictness evaluated so far.
+        self._seen: dict[float, tuple[bool, np.ndarray]] = {}
         # A considered margin may fall this far below zero by rounding and still count.
         self.allowance = 1e-12 * (1.0 + np.abs(self.disagreement[considered]))
 
@@ -214,6 +216,20 @@ class _Feasibility:
     def mask(self, columns: Columns) -> np.ndarray:
         margins = self.margins(columns)[self.considered]
         return self.starts(columns) & np.all(margins >= -self.allowance[:, None], axis=0)
+
+    def _remember(self, gammas: np.ndarray, columns: Columns) -> None:
+        """Keep feasibility and margins at ``gammas``, so that a later search can reuse them."""
+        ok, margins = self.mask(columns), self.margins(columns)
+        for index, gamma in enumerate(np.asarray(gammas, dtype=float)):
+            self._seen[float(gamma)] = (bool(ok[index]), margins[:, index].copy())
+
+    def known(self, gammas: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Return feasibility and margins at ``gammas`` if all were evaluated before, else None."""
+        found = [self._seen.get(float(gamma)) for gamma in gammas]
+        if any(entry is None for entry in found):
+            return None
+        return (np.array([entry[0] for entry in found]),
+                np.stack([entry[1] for entry in found], axis=1))
 
     def at(self, gammas) -> tuple[np.ndarray, Columns]:
         columns = self.solver.evaluate(gammas)
@@ -244,6 +260,7 @@ class _Feasibility:
                 brackets.append([grid[first - 1], grid[first]])
             if last < len(grid) - 1:
                 brackets.append([grid[last + 1], grid[last]])
+        self._remember(grid, base)
         grid_samples = _Samples(np.asarray(grid, dtype=float), self.starts(base), self.targets(base))
         refined = iter(self._refine(brackets, grid_samples))
 
@@ -288,7 +305,9 @@ class _Feasibility:
                 if estimate is not None:
                     points = np.concatenate([points, _ladder(estimate, outside, inside)])
                 per_row.append(np.unique(points))
-            columns = self.solver.evaluate(np.concatenate(per_row))
+            gammas = np.concatenate(per_row)
+            columns = self.solver.evaluate(gammas)
+            self._remember(gammas, columns)
             ok, starts, targets = self.mask(columns), self.starts(columns), self.targets(columns)
 
             offset = 0
@@ -449,8 +468,15 @@ def _best_terms(feasibility: _Feasibility, zone_list, weights, rule) -> tuple[fl
         trusted = True
         estimate = None
         for _ in range(REFINE_ROUNDS):
-            ok, columns = feasibility.at(points)
-            objective = bargaining_objective(feasibility.margins(columns), weights, rule)
+            # The first round's points (the zone's ends and grid points) were
+            # usually all solved while locating the zone, so they cost no call.
+            known = feasibility.known(points)
+            if known is None:
+                ok, columns = feasibility.at(points)
+                margins = feasibility.margins(columns)
+            else:
+                ok, margins = known
+            objective = bargaining_objective(margins, weights, rule)
             objective = np.where(ok, objective, -np.inf)
 
             # All points evaluated so far, in order of strictness.
