@@ -432,15 +432,16 @@ class DynamicSolver:
         escaping = list(self._escape_slots.items())
         stacked = np.empty((1 + len(notice_parties) + len(escaping),) + shape)
 
-        np.multiply(delta, cont[:, :, self._normal_next, :], out=stacked[0])
-        stacked[0] += z4
+        # Every candidate discounts the same continuation, so discount it once.
+        discounted = delta * cont
+        np.add(discounted[:, :, self._normal_next, :], z4, out=stacked[0])
         candidates = [(COMPLY, -1, "comply", stacked[0], self._everywhere)]
 
         if notice_parties:
             if withdrawal.notice == 0:
                 common = no_treaty
             else:
-                common = z4 + delta * cont[:, :, self._notice_slot, :]
+                common = z4 + discounted[:, :, self._notice_slot, :]
             for j in notice_parties:
                 notice_values = stacked[len(candidates)]
                 notice_values[...] = common
@@ -450,7 +451,7 @@ class DynamicSolver:
         for j, _ in escaping:
             stage = self._suspension_stage(j, z)
             escape_values = stacked[len(candidates)]
-            np.add(stage[:, :, None, :], delta * cont[:, :, self._escape_next[j], :], out=escape_values)
+            np.add(stage[:, :, None, :], discounted[:, :, self._escape_next[j], :], out=escape_values)
             escape_values[j] -= escape.cost
             if escape.cost_type == "transfer":
                 others = np.arange(n) != j
@@ -471,7 +472,8 @@ class DynamicSolver:
                 # Slot ``count`` is a candidate that is never available.
                 legal = np.full((n, count + 1) + shape[1:], -np.inf)
                 np.copyto(legal[:, :count], stacked.swapaxes(0, 1), where=available[None, :, None])
-                switched = legal[np.arange(n)[None, :, None], switches].max(axis=2)
+                parties = np.arange(n)[None, :]
+                switched = np.maximum(legal[parties, switches[..., 0]], legal[parties, switches[..., 1]])
                 deviation = np.maximum(switched, deviation)
             gap = stacked - deviation
             holds = gap >= -TIE_TOLERANCE * (1.0 + np.abs(stacked))
@@ -513,7 +515,7 @@ class DynamicSolver:
         for j, these in enumerate(self._suspended):
             if these.size:
                 stage = self._suspension_stage(j, z)
-                run_values = stage[:, :, None, :] + delta * cont[:, :, self._suspended_next[j], :]
+                run_values = stage[:, :, None, :] + discounted[:, :, self._suspended_next[j], :]
                 if fixed is None:
                     holds = np.ones(run_values.shape[1:], dtype=bool)
                     for party in range(n):
@@ -538,7 +540,7 @@ class DynamicSolver:
         # Notice phases: everyone stays bound until the notice runs out.
         notice = self._notice_phases
         if notice.size:
-            run_values = z4 + delta * cont[:, :, self._notice_next, :]
+            run_values = z4 + discounted[:, :, self._notice_next, :]
             if fixed is None:
                 holds = np.ones(run_values.shape[1:], dtype=bool)
                 for party in range(n):
