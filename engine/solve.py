@@ -36,6 +36,8 @@ STALL_ITERATIONS = 100
 MAX_REDUCTIONS = 3
 # Grid columns kept on each side of an agreed term in the reduced iteration.
 NEIGHBOURS = 2
+# Reduced iterations between two checks on the whole grid.
+REDUCED_CHECK = 8
 
 # Policies kept from the renegotiation iteration, to find extension choices that flip.
 RECENT_POLICIES = 12
@@ -245,9 +247,10 @@ class Solver:
         Once the terms agreed at renegotiation stay the same for three
         iterations, the iteration continues on those columns and their
         neighbours (see ``_reduced_columns``), which is much cheaper than the
-        whole grid.  A value that settles there counts only after one more
-        iteration on the whole grid confirms it, so every column is still
-        checked for acceptability and for a better lottery.
+        whole grid.  Every ``REDUCED_CHECK`` iterations, and before a value
+        that settles there counts, one iteration on the whole grid checks every
+        column for acceptability and for a better lottery; if the terms have
+        moved off the reduced columns, the iteration goes back to the whole grid.
         """
         core = self.core
         damping = 1.0
@@ -260,25 +263,36 @@ class Solver:
         previous_support = None
         steady = 0
         reductions = 0
+        reduced_steps = 0
         for iterations in range(1, MAX_NODE_ITERATIONS + 1):
-            own, node = self._node_step(node_value, reviews, extension, columns)
-            if recent is not None and columns is None:
+            # Every few iterations on the reduced columns, one on the whole
+            # grid checks that the agreed terms have not moved off them.
+            whole = columns is None or reduced_steps >= REDUCED_CHECK
+            own, node = self._node_step(node_value, reviews, extension, None if whole else columns)
+            reduced_steps = 0 if whole else reduced_steps + 1
+            if recent is not None and whole:
                 recent.append(own.policy)
                 del recent[:-RECENT_POLICIES]
             residual = float(np.max(np.abs(node.value - node_value)))
             if residual <= core.tolerance * scale:
-                if columns is None:
+                if whole:
                     return node.value, True, iterations, residual
                 # Settled on the reduced columns: confirm on the whole grid.
                 columns, previous_support, steady = None, None, 0
+                best_residual, since_best = np.inf, 0
                 node_value = node.value
                 continue
 
-            if columns is not None and residual >= previous_residual:
-                # The reduced columns serve a smooth approach only, so an
-                # iteration that overshoots goes back to the whole grid.
-                columns, previous_support, steady = None, None, 0
-                continue
+            if columns is not None:
+                agreed = node.support[node.support >= 0]
+                overshoot = residual >= previous_residual
+                if overshoot or (whole and not np.all(np.isin(agreed, columns))):
+                    # The reduced columns serve a smooth approach to terms among
+                    # them only, so otherwise the iteration goes back to the whole grid.
+                    columns, previous_support, steady = None, None, 0
+                    best_residual, since_best = np.inf, 0
+                    if overshoot:
+                        continue
 
             # Damp only while the iteration overshoots, because a bargaining
             # outcome that jumps between grid points can make it oscillate.
@@ -309,6 +323,7 @@ class Solver:
                     columns = self._reduced_columns(node.support, reviews)
                     reductions += 1
                     steady = 0
+                    reduced_steps = 0
         return node_value, False, iterations, residual
 
     def _node_step(self, node_value, reviews, extension, columns):
