@@ -151,6 +151,9 @@ def test_higher_defection_never_widens_accepted_set(seed, raise_by):
 @example(seed=17)
 @example(seed=46)
 @example(seed=52)
+# With a sunset clause this draws a treaty whose renegotiation iteration first
+# narrows to terms far from the fixed point.
+@example(seed=59)
 def test_solver_converges_with_provision(kind, seed):
     score = score_game(random_game(seed, kind))
 
