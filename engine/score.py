@@ -33,8 +33,8 @@ from engine.survival import propagate
 ENDPOINT_TOLERANCE = 1e-7
 # Decimals kept for located strictness values (zone, accepted intervals, terms) in
 # JSON. The engine locates none of them closer than ENDPOINT_TOLERANCE, so 8
-# decimals keep every digit that carries information. Rounding to 8 moves a value
-# by at most 5e-9, a twentieth of the tolerance.
+# decimals keep every digit that carries information. Rounding to 8, inwards for
+# interval ends, moves a value by less than 1e-8, a tenth of the tolerance.
 STRICTNESS_DECIMALS = 8
 SECTIONS = 16
 # Points placed around an interpolated estimate (a zone endpoint or the peak of
@@ -103,15 +103,15 @@ class Score:
             "treaty": self.treaty,
             "schema": self.schema,
             "agreement": self.agreement,
-            "zone": _rounded_interval(self.zone),
-            "terms": _rounded_strictness(self.terms),
+            "zone": rounded_interval(self.zone),
+            "terms": rounded_terms(self.terms, self.zone),
         }
         if self.proposal is not None:
             result["proposal"] = _rounded_proposal(self.proposal)
         result["parties"] = [
             {
                 "name": party.name,
-                "accepts": _rounded_interval(party.accepts),
+                "accepts": rounded_interval(party.accepts),
                 "value_with_treaty": party.value_with_treaty,
                 "value_without_treaty": party.value_without_treaty,
                 "margin": party.margin,
@@ -140,10 +140,30 @@ def _rounded_strictness(value: float | None) -> float | None:
     return None if value is None else round(float(value), STRICTNESS_DECIMALS)
 
 
-def _rounded_interval(interval: tuple[float, float] | None) -> list[float] | None:
+def rounded_interval(interval: tuple[float, float] | None) -> list[float] | None:
+    """Round a located interval inwards, so that both rounded ends still lie inside it.
+
+    Nearest rounding could move an end just outside the interval, and a
+    proposal at the printed end would then be rejected.
+    """
     if interval is None:
         return None
-    return [_rounded_strictness(interval[0]), _rounded_strictness(interval[1])]
+    scale = 10.0 ** STRICTNESS_DECIMALS
+    low = math.ceil(round(float(interval[0]) * scale, 6)) / scale
+    high = math.floor(round(float(interval[1]) * scale, 6)) / scale
+    if low > high:
+        # Narrower than the last decimal: no rounded value lies inside.
+        return [_rounded_strictness(interval[0]), _rounded_strictness(interval[1])]
+    return [low, high]
+
+
+def rounded_terms(terms: float | None, zone: tuple[float, float] | None) -> float | None:
+    """Round located terms to ``STRICTNESS_DECIMALS`` without leaving the rounded zone."""
+    rounded = _rounded_strictness(terms)
+    bounds = rounded_interval(zone)
+    if rounded is None or bounds is None or bounds[0] > bounds[1]:
+        return rounded
+    return min(max(rounded, bounds[0]), bounds[1])
 
 
 def _rounded_proposal(proposal: dict) -> dict:

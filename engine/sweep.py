@@ -35,6 +35,7 @@ import numpy as np
 from engine.cli_options import StoreOnce
 from engine.closed_forms import FORMULAS, score_closed_form
 from engine.errors import SpecError, format_path
+from engine.score import rounded_interval, rounded_terms
 from engine.sweep_axes import (
     Axis,
     SweepError,
@@ -304,9 +305,12 @@ def _fill_score(row: dict, score: Any, parties: list[str], formula: str) -> None
     """Copy the fields of a score result into an output row."""
     zone = score.zone
     row["agreement"] = bool(score.agreement)
-    row["zone_low"] = None if zone is None else float(zone[0])
-    row["zone_high"] = None if zone is None else float(zone[1])
-    row["terms"] = None if score.terms is None else float(score.terms)
+    # Rounded inwards as in ``treaty score --json``, so that the terms and both
+    # ends of the zone written out still lie inside the located zone.
+    bounds = rounded_interval(zone)
+    row["zone_low"] = None if bounds is None else bounds[0]
+    row["zone_high"] = None if bounds is None else bounds[1]
+    row["terms"] = rounded_terms(score.terms, zone)
 
     margins = {party.name: party.margin for party in score.parties}
     for name in parties:
@@ -673,7 +677,7 @@ def _check_output_request(args: argparse.Namespace) -> None:
     if args.plot:
         _check_plot_request(args.plot)
 
-    if args.compare and Path(args.compare).resolve() == Path(args.file).resolve():
+    if args.compare and _same_file(args.file, args.compare):
         raise SweepError(
             f"invalid --compare file {args.compare!r}: it is FILE itself, so both designs would be "
             "the same; give the file of another design"
@@ -689,6 +693,15 @@ def _check_output_request(args: argparse.Namespace) -> None:
             )
     if len(outputs) == 2 and Path(args.out).resolve() == Path(args.plot).resolve():
         raise SweepError(f"--out and --plot name the same file {args.out!r}; choose two names")
+
+
+def _same_file(first: str, second: str) -> bool:
+    """Return True when two names reach one file, also through a link."""
+    try:
+        return Path(first).samefile(second)
+    except OSError:
+        # A missing file is reported when it is read.
+        return Path(first).resolve() == Path(second).resolve()
 
 
 def run_sweep_command(args: argparse.Namespace) -> int:

@@ -1,8 +1,9 @@
 """`treaty score --json` and `treaty compare --json`: key names and numeric precision.
 
 Located strictness values (zone, accepted intervals, terms) are written with at most
-``STRICTNESS_DECIMALS`` decimals. Rounding moves each by at most half a unit of the
-last decimal (5e-9), well inside ``ENDPOINT_TOLERANCE``.
+``STRICTNESS_DECIMALS`` decimals. Interval ends are rounded inwards and the terms
+stay inside the rounded zone, which moves each value by less than one unit of the
+last decimal (1e-8), well inside ``ENDPOINT_TOLERANCE``.
 """
 
 import json
@@ -70,8 +71,15 @@ def assert_rounded(item: dict, score: Score) -> None:
     for name, written, exact in pairs:
         assert isinstance(written, Decimal), name
         assert decimals(written) <= STRICTNESS_DECIMALS, f"{name}: {written}"
-        assert abs(written - Decimal(exact)) <= HALF_UNIT, f"{name}: {written} vs {exact!r}"
+        # Interval ends are rounded inwards, so by less than one unit of the last decimal.
+        assert abs(written - Decimal(exact)) < 2 * HALF_UNIT, f"{name}: {written} vs {exact!r}"
         assert abs(float(written) - exact) <= ENDPOINT_TOLERANCE, name
+        if name.endswith("low"):
+            assert written >= Decimal(exact), name
+        if name.endswith("high"):
+            assert written <= Decimal(exact), name
+    if score.terms is not None and score.zone is not None:
+        assert item["zone"][0] <= item["terms"] <= item["zone"][1]
 
 
 def variant(tmp_path: Path, name: str, regime_b: str) -> Path:

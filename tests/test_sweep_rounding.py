@@ -1,8 +1,8 @@
 """Sweep CSV and JSON: strictness columns rounded, every other column as computed.
 
 ``zone_low``, ``zone_high`` and ``terms`` are written with at most
-``STRICTNESS_DECIMALS`` decimals. Rounding moves each by at most half a unit of the
-last decimal. Column and key names stay as they are.
+``STRICTNESS_DECIMALS`` decimals, the zone rounded inwards and the terms kept in
+it. Rounding moves each by less than one unit of the last decimal. Column and key names stay as they are.
 """
 
 import csv
@@ -128,17 +128,16 @@ def test_compare_keeps_design_column():
 
 @pytest.fixture
 def recorded_sweeps(monkeypatch):
-    """Run the real sweep and keep every ``SweepResult`` it returns, unrounded."""
-    results = []
-    sweep = engine.sweep.run_sweep
+    """Run the real sweep and keep each point's unrounded zone and terms, in order."""
+    located = []
+    fill = engine.sweep._fill_score
 
-    def sweep_and_record(*args, **kwargs):
-        result = sweep(*args, **kwargs)
-        results.append(result)
-        return result
+    def fill_and_record(row, score, *args, **kwargs):
+        located.append({"zone_low": score.zone[0], "zone_high": score.zone[1], "terms": score.terms})
+        fill(row, score, *args, **kwargs)
 
-    monkeypatch.setattr(engine.sweep, "run_sweep", sweep_and_record)
-    return results
+    monkeypatch.setattr(engine.sweep, "_fill_score", fill_and_record)
+    return located
 
 
 def test_sweep_command_rounds_located_values(recorded_sweeps, tmp_path, capsys):
@@ -152,18 +151,24 @@ def test_sweep_command_rounds_located_values(recorded_sweeps, tmp_path, capsys):
     assert code == 0
     json_items = json.loads(capsys.readouterr().out, parse_float=Decimal)
     csv_items = list(csv.DictReader(csv_path.open()))
-    (result,) = recorded_sweeps
-    assert all(row["agreement"] for row in result.rows)
+    assert len(recorded_sweeps) == len(json_items) == len(csv_items) == 3
     # The engine refines the lower end of the zone between grid points, which
     # leaves a float tail past the 8th decimal.
-    assert any(decimals(Decimal(repr(row["zone_low"]))) > STRICTNESS_DECIMALS for row in result.rows)
-    for row, json_item, csv_item in zip(result.rows, json_items, csv_items):
+    assert any(decimals(Decimal(repr(point["zone_low"]))) > STRICTNESS_DECIMALS
+               for point in recorded_sweeps)
+    for point, json_item, csv_item in zip(recorded_sweeps, json_items, csv_items):
         assert list(json_item) == COLUMNS
         assert list(csv_item) == COLUMNS
-        for column in STRICTNESS_COLUMNS:
-            exact = Decimal(row[column])
-            for written in (json_item[column], Decimal(csv_item[column])):
-                assert decimals(written) <= STRICTNESS_DECIMALS, f"{column}: {written}"
-                assert abs(written - exact) <= HALF_UNIT, f"{column}: {written} vs {row[column]!r}"
-        assert csv_item["margin_A"] == repr(row["margin_A"])
-        assert json_item["margin_B"] == Decimal(repr(row["margin_B"]))
+        low, high = Decimal(point["zone_low"]), Decimal(point["zone_high"])
+        for written in (json_item, {key: Decimal(value) for key, value in csv_item.items()
+                                    if key in STRICTNESS_COLUMNS}):
+            for column in STRICTNESS_COLUMNS:
+                assert decimals(written[column]) <= STRICTNESS_DECIMALS, f"{column}: {written[column]}"
+                # Rounding moves a value by less than one unit of the last decimal.
+                assert abs(written[column] - Decimal(point[column])) < 2 * HALF_UNIT
+            # Inward rounding keeps the written zone and terms inside the located zone.
+            assert low <= written["zone_low"] <= written["terms"] <= written["zone_high"] <= high
+        # Margins keep every digit, the same in both outputs.
+        assert Decimal(csv_item["margin_A"]) == json_item["margin_A"]
+        assert Decimal(csv_item["margin_B"]) == json_item["margin_B"]
+    assert any(decimals(item["margin_A"]) > STRICTNESS_DECIMALS for item in json_items)
