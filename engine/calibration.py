@@ -71,6 +71,10 @@ class VariedField:
     distribution: Distribution
 
 
+# Each draw is a full score (milliseconds to seconds), so 100,000 draws can take
+# hours; more would run for days with no output.
+MAX_DRAWS = 100_000
+
 def parse_distribution(text: str) -> Distribution:
     """Parse ``name(p1, p2[, p3])`` and check its parameters.
 
@@ -253,6 +257,9 @@ def run_vary(filename: str, texts: list[str], draws: int, seed: int, workers: in
 
     if draws < 3:
         raise VaryError(f"--draws must be at least 3, got {draws}")
+    if draws > MAX_DRAWS:
+        raise VaryError(f"--draws must be at most {MAX_DRAWS:,}, got {draws:,}; each draw is a "
+                        "full score, so more would run for days")
     loaded = read_treaty_mapping(filename)
     fields = parse_varied(loaded.data, texts)
     values = draw_values(fields, draws, seed)
@@ -313,5 +320,26 @@ def run_vary_command(arguments) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     report = result.to_dict()
+    if report["valid_draws"] == 0 and report["failed_draws"] == 0:
+        # Every draw was invalid. When the file itself is invalid, that is the
+        # error to report, as a plain score of the file would.
+        problems = _file_problems(arguments.file)
+        if problems:
+            for problem in problems:
+                print(problem.format(), file=sys.stderr)
+            return 2
     print(json.dumps(report, indent=2) if arguments.json else format_vary(report))
     return 0
+
+
+def _file_problems(filename: str) -> list:
+    """Return the validation problems of the file as written (empty when it is valid)."""
+    from engine.loader import validate_treaty_data
+    from engine.sweep import read_treaty_mapping
+
+    loaded = read_treaty_mapping(filename)
+    try:
+        validate_treaty_data(loaded.data, filename, loaded.positions)
+    except SpecError as error:
+        return list(error.problems)
+    return []

@@ -19,12 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from importlib import metadata
 from pathlib import Path
 
 from engine.build import build_game
-from engine.cli_options import StoreOnce
+from engine.cli_options import StoreOnce, given_options
 from engine.errors import SolverError, SpecError
 from engine.loader import load_treaty
 from engine.simulate import add_simulate_arguments, check_simulate_arguments
@@ -41,6 +42,10 @@ SCHEMA_FILE = Path(__file__).with_name("treaty.schema.json")
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``treaty`` command with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
+    if argv is None:
+        # Run from the command line: a termination request then unwinds like an
+        # interrupt, so that sweeps and draws stop their worker processes.
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         exit_code = _run_command(argv)
         # Flush inside the handler, because output still buffered here would
@@ -50,6 +55,11 @@ def main(argv: list[str] | None = None) -> int:
         _discard_closed_output()
         return EXIT_BROKEN_PIPE
     return exit_code
+
+
+def _terminate(signum, frame) -> None:
+    """Raise ``SystemExit`` with the shell's code for a process ended by SIGTERM."""
+    raise SystemExit(128 + signal.SIGTERM)
 
 
 def _run_command(argv: list[str] | None) -> int:
@@ -231,6 +241,14 @@ def _run_compare(arguments: argparse.Namespace) -> int:
         print("error: compare needs at least two treaty files; to score one, use "
               f"`treaty score {arguments.files[0]}`", file=sys.stderr)
         return EXIT_INVALID
+    if not arguments.simulate:
+        # Simulation options without --simulate would be ignored without a word.
+        given = [f"--{name}" for name in ("paths", "years", "seed", "workers")
+                 if name in given_options(arguments)]
+        if given:
+            print(f"error: {', '.join(given)} {'applies' if len(given) == 1 else 'apply'} only with "
+                  "--simulate; add --simulate or leave them out", file=sys.stderr)
+            return EXIT_INVALID
 
     # Validate every file first, so that all invalid files are reported in one run.
     specs = []

@@ -41,3 +41,8 @@ class StoreOnce(argparse.Action):
             )
         given[self.dest] = values
         setattr(namespace, self.dest, values)
+
+
+def given_options(namespace: argparse.Namespace) -> set[str]:
+    """Return the destinations of the once-only options given on the command line."""
+    return set(getattr(namespace, _GIVEN, None) or {})

@@ -65,7 +65,8 @@ def format_score(score: Score) -> str:
         accepted = "accepted" if score.proposal["accepted"] else "rejected"
         lines.append(f"  proposal at strictness {score.proposal['strictness']:.4f}: {accepted}")
     lines.append(f"  expected lifetime: {_lifetime(score)}")
-    if score.survival:
+    # Without agreement or a proposal there is no treaty whose survival to show.
+    if score.survival and (score.agreement or score.proposal is not None):
         # Fixed milestones within the horizon, and the horizon itself.
         years = sorted({year for year in (1, 5, 10, 25, 50) if year <= len(score.survival)}
                        | {len(score.survival)})

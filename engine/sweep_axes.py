@@ -500,7 +500,9 @@ def encode_value(target: Target, value: float) -> Any:
         unit = target.unit[:-1] if float(value) == 1.0 else target.unit
         number = f"{float(value):.{DURATION_DECIMALS}f}".rstrip("0").rstrip(".")
         return f"{number} {unit}"
-    if target.integer and float(value).is_integer():
+    # A field the file leaves out may be a whole-number field, such as
+    # ``model.grid``, and a whole number is valid for a decimal field too.
+    if (target.integer or target.missing) and float(value).is_integer():
         return int(value)
     return float(value)
 

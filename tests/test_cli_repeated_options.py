@@ -108,3 +108,14 @@ def test_single_options_still_accepted(tmp_path, capsys):
                  "--workers", "1", "--quiet", "--json"]) == 0
 
     assert capsys.readouterr().out.startswith("[")
+
+
+@pytest.mark.parametrize("option", ["--paths", "--years", "--seed", "--workers"])
+def test_compare_simulation_option_needs_simulate(tmp_path, capsys, option):
+    file = write_treaty(tmp_path, "rigid")
+
+    assert main(["compare", file, file, option, "3"]) == 2
+
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert f"error: {option} applies only with --simulate" in captured.err

@@ -8,6 +8,7 @@ derived in the test.
 import csv
 import io
 import json
+import os
 import struct
 from pathlib import Path
 
@@ -80,11 +81,11 @@ def test_formula_zone_matches_threshold(tmp_path, capsys, formula, threshold):
         expected = float(threshold(0.2, row["parties.*.discount"], 0.5))
         assert row["status"] == "ok"
         assert row["agreement"] is True
-        # The output rounds the exact roots to STRICTNESS_DECIMALS decimals, which
-        # moves them by at most half a unit of the last decimal.
-        rounding = 0.5 * 10.0**-STRICTNESS_DECIMALS
-        assert row["zone_low"] == pytest.approx(expected, abs=rounding + 1e-12)
-        assert row["zone_high"] == pytest.approx(1 - expected, abs=rounding + 1e-12)
+        # The output rounds the exact roots inwards to STRICTNESS_DECIMALS
+        # decimals, which moves them by less than one unit of the last decimal.
+        unit = 10.0**-STRICTNESS_DECIMALS
+        assert expected - 1e-12 <= row["zone_low"] < expected + unit
+        assert 1 - expected - unit < row["zone_high"] <= 1 - expected + 1e-12
         assert row["terms"] == pytest.approx(0.5, abs=1e-8)
         # margin = (z(0.5) - t) / (1 - delta).
         margin = (0.5 - expected) / (1 - row["parties.*.discount"])
@@ -568,3 +569,22 @@ def test_duration_axis_label_has_unit(tmp_path, capsys):
     )
     assert code == 0
     assert out.splitlines()[1].split()[:2] == ["provisions.duration.term", "(years)"]
+
+
+def test_compare_with_hard_link_exit_2(tmp_path, capsys):
+    path = write_fixture(tmp_path)
+    link = tmp_path / "link.yaml"
+    os.link(path, link)
+    code, _, err = run([path, "--x", "parties.A.discount=0.8:0.9:2", "--compare", str(link)], capsys)
+    assert code == 2
+    assert "it is FILE itself" in err
+
+
+def test_missing_whole_number_field_swept(tmp_path, capsys):
+    # The file has a model section without a grid; grid values 21 and 41 are
+    # written as whole numbers, which the grid field requires.
+    path = write_fixture(tmp_path)
+    with open(path, "a") as stream:
+        stream.write("model: {}\n")
+    rows = run_json([path, "--x", "model.grid=21:41:2"], capsys)
+    assert [row["status"] for row in rows] == ["ok", "ok"]

@@ -122,3 +122,26 @@ def test_party_name_with_equals_sign():
     fields = parse_varied(data, ["parties.A=B.discount=uniform(0.8, 0.95)"])
     assert len(fields) == 1
     assert [target.keys for target in fields[0].targets] == [("parties", 0, "discount")]
+
+
+def test_cli_vary_on_invalid_file_exit_2(tmp_path, capsys):
+    # A notice of six months does not fit yearly periods, whatever the draws.
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "schema: treaty/v1\nname: bad\nparties:\n"
+        "  - {name: A, discount: 0.9, defection_value: 0.3, regime_value: [[0, 0.2], [1, 0.8]]}\n"
+        "  - {name: B, discount: 0.9, defection_value: 0.3, regime_value: [[0, 0.8], [1, 0.2]]}\n"
+        "provisions:\n  - kind: withdrawal\n    notice: 6 months\n")
+    code = main(["score", str(path), "--vary", "parties.A.discount=uniform(0.8, 0.95)",
+                 "--draws", "4", "--seed", "1"])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.out == ""
+    assert f"{path}:8:13: error: provisions[0].notice" in captured.err
+
+
+def test_cli_vary_too_many_draws(treaty_file, capsys):
+    code = main(["score", treaty_file, "--vary", "parties.A.discount=uniform(0.8, 0.95)",
+                 "--draws", "100000001"])
+    assert code == 2
+    assert "--draws must be at most 100,000" in capsys.readouterr().err
