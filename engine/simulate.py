@@ -767,7 +767,7 @@ def check_simulate_arguments(arguments) -> str | None:
 def format_simulation(simulation: Simulation) -> str:
     """Return the text report of one simulation."""
     lines = [
-        f"{simulation.treaty}: {simulation.paths} paths at strictness {simulation.strictness:.6g}, "
+        f"{simulation.treaty}: {simulation.paths} paths at strictness {simulation.strictness:.6f}, "
         f"seed {simulation.seed}",
         "",
         "discounted payoff per party (from entry into force, negotiation cost not included):",

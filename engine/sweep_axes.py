@@ -192,8 +192,10 @@ def _read_segment(path: str, text: str, start: int) -> tuple[Segment, int | None
         quote = text[position]
         close = text.find(quote, position + 1)
         if close < 0:
+            # ``text`` can be the end of ``path``; count characters in ``path``.
+            offset = len(path) - len(text) if path.endswith(text) else 0
             raise SweepError(
-                f"invalid path {path!r}: the quote {quote} at character {position + 1} is not "
+                f"invalid path {path!r}: the quote {quote} at character {offset + position + 1} is not "
                 "closed; close it after the name"
             )
         value = text[position + 1 : close]
@@ -517,6 +519,18 @@ def apply_values(data: dict, assignments: list[tuple[tuple[Target, ...], float]]
     return edited
 
 
+def _named(data: dict, keys: tuple[str | int, ...]) -> str:
+    """Return the dotted path of ``keys`` with a party's index replaced by its name."""
+    parts = [str(key) for key in keys]
+    if len(keys) > 1 and keys[0] == "parties" and isinstance(keys[1], int):
+        parties = data.get("parties")
+        if isinstance(parties, list) and isinstance(parties[keys[1]], dict):
+            name = parties[keys[1]].get("name")
+            if isinstance(name, str):
+                parts[1] = quote_name(name) if "." in name else name
+    return ".".join(parts)
+
+
 def build_axes(data: dict, axis_texts: list[str]) -> list[Axis]:
     """Parse the axis options and resolve their paths against the file's mapping.
 
@@ -544,7 +558,8 @@ def build_axes(data: dict, axis_texts: list[str]) -> list[Axis]:
         shared = [target for target in axes[1].targets if target.keys in first]
         if shared:
             raise SweepError(
-                f"--x {axes[0].path} and --y {axes[1].path} both set {shared[0].dotted}; "
+                f"--x {axes[0].path} and --y {axes[1].path} both set "
+                f"{_named(data, shared[0].keys)}; "
                 "sweep two different fields"
             )
     return axes

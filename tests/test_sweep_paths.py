@@ -184,5 +184,11 @@ def test_apply_integer_field_stays_integer():
 
 
 def test_axes_writing_same_field_rejected():
-    with pytest.raises(SweepError, match="both set parties.1.discount"):
+    # The field is named with the party's name, as the user writes it.
+    with pytest.raises(SweepError, match="both set parties.Russia.discount"):
         build_axes(TREATY, ["parties.*.discount=0.5:0.9:3", "parties.Russia.discount=0.5:0.9:3"])
+
+
+def test_unclosed_quote_position_counts_whole_path():
+    with pytest.raises(SweepError, match="at character 9 is not closed"):
+        build_axes(TREATY, ['parties."Russia.discount=0.5:0.9:3'])
