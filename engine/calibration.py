@@ -334,12 +334,10 @@ def run_vary_command(arguments) -> int:
 
 def _file_problems(filename: str) -> list:
     """Return the validation problems of the file as written (empty when it is valid)."""
-    from engine.loader import validate_treaty_data
-    from engine.sweep import read_treaty_mapping
+    from engine.loader import load_treaty
 
-    loaded = read_treaty_mapping(filename)
     try:
-        validate_treaty_data(loaded.data, filename, loaded.positions)
+        load_treaty(filename)
     except SpecError as error:
         return list(error.problems)
     return []

@@ -243,11 +243,12 @@ def _run_compare(arguments: argparse.Namespace) -> int:
         return EXIT_INVALID
     if not arguments.simulate:
         # Simulation options without --simulate would be ignored without a word.
-        given = [f"--{name}" for name in ("paths", "years", "seed", "workers")
-                 if name in given_options(arguments)]
-        if given:
-            print(f"error: {', '.join(given)} {'applies' if len(given) == 1 else 'apply'} only with "
-                  "--simulate; add --simulate or leave them out", file=sys.stderr)
+        ignored = [f"--{name}" for name in ("paths", "years", "seed", "workers")
+                   if name in given_options(arguments)]
+        if ignored:
+            verb = "applies" if len(ignored) == 1 else "apply"
+            print(f"error: {', '.join(ignored)} {verb} only with --simulate; add --simulate or "
+                  "leave them out", file=sys.stderr)
             return EXIT_INVALID
 
     # Validate every file first, so that all invalid files are reported in one run.

@@ -249,7 +249,7 @@ class Solver:
         neighbours (see ``_reduced_columns``), which is much cheaper than the
         whole grid.  Every ``REDUCED_CHECK`` iterations, and before a value
         that settles there counts, one iteration on the whole grid checks every
-        column for acceptability and for a better lottery; if the terms have
+        column for acceptability and for a better lottery.  If the terms have
         moved off the reduced columns, the iteration goes back to the whole grid.
         """
         core = self.core

@@ -286,7 +286,7 @@ def test_peak_at_jump_certified():
 @pytest.mark.parametrize("name", ["cyber-flexible.yaml", "cwc.yaml"])
 def test_reused_points_match_a_fresh_solve(name):
     # The terms search takes its first round from the points solved while
-    # locating the zone; solving them again must give the same margins, up to
+    # locating the zone. Solving them again must give the same margins, up to
     # the solver's tolerance for a sunset clause's renegotiation value.
     game = build_game(load_treaty(TREATIES / name))
     check = feasibility_of(game)

@@ -55,7 +55,7 @@ def test_reduced_columns_are_closed_under_amendments(solver):
         assert np.all(np.isin(targets[targets >= 0], columns))
 
 
-def test_node_value_is_a_fixed_point_on_whole_grid(solver):
+def test_node_value_reproduces_on_grid(solver):
     core = solver.core
     _, scale = core.value_bounds(core.regime_values(solver.grid))
     node = solver.node_own.value

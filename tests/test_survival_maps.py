@@ -26,27 +26,12 @@ from engine.loader import parse_treaty_text
 from engine.phases import EXIT, NO_ESCAPE, NORMAL, SUSPENDED
 from engine.solve import Solver, combine_policies
 from engine.survival import NEGLIGIBLE, PeriodMaps, propagate
+from helpers import SIMULATION_SPEC
 
-TREATY = """
-schema: treaty/v1
-name: survival maps check
-environment:
-  start: calm
-  persistence: 0.6
-  states: {{calm: 0.75, crisis: 0.25}}
-parties:
-  - name: A
-    discount: 0.9
-    defection_value: {{calm: 0.2, crisis: 1.2}}
-    regime_value: [[0, 0.3], [1, 0.7]]
-  - name: B
-    discount: 0.85
-    defection_value: {{calm: 0.2, crisis: 0.45}}
-    regime_value: [[0, 0.7], [1, 0.3]]
-model: {{grid: 5}}
-provisions:
-{provisions}
-"""
+# The two-party, two-state treaty of the simulation tests, on a grid of 5 so
+# that the cell-by-cell reference stays fast.
+TREATY = SIMULATION_SPEC.replace("model: {{grid: 11, horizon: 10 years}}\n{provisions}",
+                                 "model: {{grid: 5}}\nprovisions:\n{provisions}")
 
 SUNSET = """  - kind: duration
     term: 4 years
@@ -86,7 +71,7 @@ SERIES = ("alive", "breakdown", "exit", "lapse", "escape", "with_treaty", "witho
 
 def solved_inputs(provisions: str, strictness: float = 0.5):
     """Return the solver core, regime values, policy and node that scoring propagates."""
-    game = build_game(parse_treaty_text(TREATY.format(provisions=provisions)))
+    game = build_game(parse_treaty_text(TREATY.format(name="survival maps check", provisions=provisions)))
     solver = Solver(game)
     base = solver.solve()
     columns = solver.evaluate([strictness])
