@@ -100,12 +100,15 @@ class NodeOutcome:
     ``support[j, s]`` is a column the parties may agree in state ``s`` and
     ``probability[j, s]`` its chance; the rows are ordered from the most
     likely, and a row past the end of a state's lottery has probability 0.
+    ``objective`` and ``feasible`` (column, state) record what the bargaining
+    maximised and which terms it could choose.
     """
 
     support: np.ndarray
     value: np.ndarray | None
     probability: np.ndarray
     objective: np.ndarray | None = None
+    feasible: np.ndarray | None = None
 
     @property
     def target(self) -> np.ndarray:

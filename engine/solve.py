@@ -27,6 +27,7 @@ from engine.dynamic import (
 )
 from engine.errors import SolverError
 from engine.game import Game
+from engine.outcome_lottery import LOTTERY_NOTE, OutcomeLottery, Step
 
 MAX_NODE_ITERATIONS = 2000
 # Iterations without progress after which the renegotiation iteration stops.
@@ -95,33 +96,26 @@ class Solver:
 
     # --------------------------------------------------------- renegotiation
 
-    def _renegotiate(self, fresh: np.ndarray, starts: np.ndarray, chain: Chain,
-                     fixed: NodeOutcome | None = None) -> NodeOutcome:
+    def renegotiate(self, fresh: np.ndarray, starts: np.ndarray, chain: Chain,
+                     fixed: NodeOutcome | None = None,
+                     feasible: np.ndarray | None = None) -> NodeOutcome:
         """Bargain over the grid at an expiry node, against the treaty lapsing.
 
         ``fresh`` (party, column, state) is the value of a new treaty that
         starts in each state; ``starts`` the first-period profile codes.
+        ``fixed`` keeps a lottery and only values it; ``feasible`` (column,
+        state) replaces the acceptable terms the bargaining chooses from.
         """
         core = self.core
-        duration = self.game.rules.duration
-        delay = duration.delay
-        n, states = core.n, core.n_states
-
-        delay_payoff = np.zeros((n, states))
-        power = np.broadcast_to(np.eye(states), (n, states, states)).copy()
-        for step in range(delay):
-            delay_payoff += (core.delta ** step)[:, None] * np.einsum("ist,it->is", power, core.defection)
-            power = np.einsum("ist,itu->isu", power, chain.transition)
-        later = np.einsum("ist,igt->igs", power, fresh)
-        offered = (-duration.renegotiation_cost + delay_payoff[:, None, :]
-                   + (core.delta ** delay)[:, None, None] * later)
+        offered = self.offered_values(fresh, chain)
 
         no_treaty = chain.no_treaty
         if fixed is None:
             gains = offered - no_treaty[:, None, :]
-            feasible = np.all(gains >= 0, axis=0)
-            if delay == 0:
-                feasible &= starts == COMPLY
+            if feasible is None:
+                feasible = np.all(gains >= 0, axis=0)
+                if self.game.rules.duration.delay == 0:
+                    feasible &= starts == COMPLY
             objective = np.where(feasible, bargaining_objective(gains, core.weights, core.rule), -np.inf)
             fallback = np.where(feasible, gains.sum(axis=0), -np.inf)
             objective = np.where(np.isfinite(objective.max(axis=0))[None], objective, fallback)
@@ -131,6 +125,7 @@ class Solver:
                 value += probability[None, :] * _offer(offered, no_treaty, target)
             outcome.value = value
             outcome.objective = objective
+            outcome.feasible = feasible
             return outcome
 
         value = np.zeros_like(no_treaty)
@@ -192,10 +187,11 @@ class Solver:
         method = "backward induction over the term, fixed point in the renegotiation value"
 
         # Under beliefs: iterate the node value from above.
-        recent: list[Policy] = []
+        recent: list[Step] = []
         node_value, converged, iterations, residual = self._node_iteration(
             node_value, reviews, scale, recent=recent)
         self.extension = None
+        settled = None
         if not converged:
             mixed = self._mixed_extension(node_value, reviews, scale, recent)
             if mixed is not None:
@@ -203,12 +199,21 @@ class Solver:
                 iterations += extra
                 converged = True
                 self.notes.append(EXTENSION_LOTTERY)
+        if not converged:
+            found = OutcomeLottery(self, reviews, scale).settle(recent)
+            if found is not None:
+                node_value, settled = found.value, found.lottery
+                iterations += found.evaluations
+                residual = found.residual
+                converged = True
+                if settled is not None:
+                    self.notes.append(LOTTERY_NOTE)
 
         own = core.run_pass(self.grid, core.own, node_value, keep_values=True, reviews=reviews,
                             extension=self.extension)[0]
         fresh = own.values[0][:, :, start_phase, :]
         starts = own.policy.codes[0][:, start_phase, :]
-        self.node_own = self._renegotiate(fresh, starts, core.own)
+        self.node_own = self.renegotiate(fresh, starts, core.own, fixed=settled)
 
         stats = SolveStats(converged=converged, iterations=iterations, residual=residual, method=method)
         if core.beliefs_are_declared:
@@ -223,7 +228,7 @@ class Solver:
             declared = core.run_pass(self.grid, core.declared, node_true, fixed=own.policy,
                                      keep_values=True)[0]
             fresh_true = declared.values[0][:, :, start_phase, :]
-            node = self._renegotiate(fresh_true, None, core.declared, fixed=self.node_own)
+            node = self.renegotiate(fresh_true, None, core.declared, fixed=self.node_own)
             change = float(np.max(np.abs(node.value - node_true)))
             node_true = node.value
             if change <= core.tolerance * scale:
@@ -237,16 +242,16 @@ class Solver:
         return own, declared, stats
 
     def _node_iteration(self, node_value, reviews, scale, extension=None,
-                        recent: list[Policy] | None = None):
+                        recent: list[Step] | None = None):
         """Iterate the renegotiation value from ``node_value`` until it settles.
 
         ``extension`` fixes extension probabilities (see ``DynamicSolver.run_pass``)
-        and ``recent`` collects the last policies selected.  Returns the value,
+        and ``recent`` collects the last steps on the whole grid.  Returns the value,
         whether it converged, the iterations and the last residual.
 
         Once the terms agreed at renegotiation stay the same for three
         iterations, the iteration continues on those columns and their
-        neighbours (see ``_reduced_columns``), which is much cheaper than the
+        neighbours (see ``reduced_columns``), which is much cheaper than the
         whole grid.  Every ``REDUCED_CHECK`` iterations, and before a value
         that settles there counts, one iteration on the whole grid checks every
         column for acceptability and for a better lottery.  If the terms have
@@ -268,10 +273,10 @@ class Solver:
             # Every few iterations on the reduced columns, one on the whole
             # grid checks that the agreed terms have not moved off them.
             whole = columns is None or reduced_steps >= REDUCED_CHECK
-            own, node = self._node_step(node_value, reviews, extension, None if whole else columns)
+            own, node = self.node_step(node_value, reviews, extension, None if whole else columns)
             reduced_steps = 0 if whole else reduced_steps + 1
             if recent is not None and whole:
-                recent.append(own.policy)
+                recent.append(Step(value=node_value, policy=own.policy, outcome=node))
                 del recent[:-RECENT_POLICIES]
             residual = float(np.max(np.abs(node.value - node_value)))
             if residual <= core.tolerance * scale:
@@ -320,13 +325,13 @@ class Solver:
                 steady = steady + 1 if same else 0
                 previous_support = node.support
                 if steady >= 2 and reductions < MAX_REDUCTIONS and np.any(node.support >= 0):
-                    columns = self._reduced_columns(node.support, reviews)
+                    columns = self.reduced_columns(node.support, reviews)
                     reductions += 1
                     steady = 0
                     reduced_steps = 0
         return node_value, False, iterations, residual
 
-    def _node_step(self, node_value, reviews, extension, columns):
+    def node_step(self, node_value, reviews, extension, columns):
         """Run one pass at ``node_value`` on ``columns`` (or the grid) and renegotiate against it.
 
         On reduced columns the outcome's support is mapped back to grid columns.
@@ -340,12 +345,12 @@ class Solver:
         own = core.run_pass(gammas, core.own, node_value, keep_values=True, reviews=reviews,
                             extension=extension)[0]
         fresh = own.values[0][:, :, start_phase, :]
-        node = self._renegotiate(fresh, own.policy.codes[0][:, start_phase, :], core.own)
+        node = self.renegotiate(fresh, own.policy.codes[0][:, start_phase, :], core.own)
         if columns is not None:
             node.support = np.where(node.support >= 0, columns[np.maximum(node.support, 0)], -1)
         return own, node
 
-    def _reduced_columns(self, support: np.ndarray, reviews) -> np.ndarray:
+    def reduced_columns(self, support: np.ndarray, reviews, neighbours: int = NEIGHBOURS) -> np.ndarray:
         """Return the grid columns near the ``support`` columns and those their values depend on.
 
         A column's values depend on no other column, except through an
@@ -356,7 +361,7 @@ class Solver:
         # Neighbours too, because the lottery often moves to an adjacent term
         # as the value settles, and a column costs little next to a pass.
         agreed = support[support >= 0]
-        for offset in range(-NEIGHBOURS, NEIGHBOURS + 1):
+        for offset in range(-neighbours, neighbours + 1):
             chosen[np.clip(agreed + offset, 0, len(self.grid) - 1)] = True
         while True:
             targets = [choice[chosen] for choice in (reviews or {}).values()]
@@ -367,7 +372,7 @@ class Solver:
                 return np.flatnonzero(chosen)
             chosen = grown
 
-    def _mixed_extension(self, node_value, reviews, scale, recent: list[Policy]):
+    def _mixed_extension(self, node_value, reviews, scale, recent: list[Step]):
         """Settle an extension choice that flips by letting the parties extend with some probability.
 
         When extending makes the renegotiation value move so that some party
@@ -379,10 +384,10 @@ class Solver:
         the probabilities, the iterations and the residual, or None when the
         flips are not of this kind or the bisection does not settle them.
         """
-        segments = sorted(recent[-1].extend) if recent else []
+        segments = sorted(recent[-1].policy.extend) if recent else []
         flips = {}
         for segment in segments:
-            choices = np.stack([policy.extend[segment] for policy in recent])
+            choices = np.stack([step.policy.extend[segment] for step in recent])
             flipping = np.any(choices != choices[0], axis=0)
             if flipping.any():
                 flips[segment] = flipping
@@ -434,6 +439,22 @@ class Solver:
         stats = SolveStats(converged=True, iterations=1, residual=0.0,
                            method="backward induction over the term, renegotiation from the joint solve")
         return own, declared, stats
+
+    def offered_values(self, fresh: np.ndarray, chain: Chain) -> np.ndarray:
+        """Value at the node (party, column, state) of agreeing each column after the delay, net of costs."""
+        core = self.core
+        duration = self.game.rules.duration
+        delay = duration.delay
+        n, states = core.n, core.n_states
+
+        delay_payoff = np.zeros((n, states))
+        power = np.broadcast_to(np.eye(states), (n, states, states)).copy()
+        for step in range(delay):
+            delay_payoff += (core.delta ** step)[:, None] * np.einsum("ist,it->is", power, core.defection)
+            power = np.einsum("ist,itu->isu", power, chain.transition)
+        later = np.einsum("ist,igt->igs", power, fresh)
+        return (-duration.renegotiation_cost + delay_payoff[:, None, :]
+                + (core.delta ** delay)[:, None, None] * later)
 
     # --------------------------------------------------------- extra columns
 
@@ -562,3 +583,4 @@ def combine_policies(first: Policy, second: Policy) -> Policy:
     extend = {key: np.concatenate([first.extend[key], second.extend[key]], axis=0)
               for key in first.extend}
     return Policy(codes=codes, amend=amend, extend=extend)
+

@@ -40,7 +40,7 @@ def test_extension_lottery_is_an_equilibrium(seed):
 
     # The renegotiation value reproduces itself.
     fresh = check.values[0][:, :, core.phases.start, :]
-    again = solver._renegotiate(fresh, check.policy.codes[0][:, core.phases.start, :], core.own)
+    again = solver.renegotiate(fresh, check.policy.codes[0][:, core.phases.start, :], core.own)
     np.testing.assert_allclose(again.value, node, atol=core.tolerance * scale * 10)
 
 

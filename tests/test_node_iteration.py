@@ -38,7 +38,7 @@ def test_reduced_pass_matches_whole_grid(solver):
     node = solver.node_own.value
     whole = core.run_pass(solver.grid, core.own, node, keep_values=True, reviews=solver.reviews)[0]
 
-    columns = solver._reduced_columns(solver.node_own.support, solver.reviews)
+    columns = solver.reduced_columns(solver.node_own.support, solver.reviews)
     assert 0 < len(columns) < len(solver.grid)
     reviews, _ = _restrict(columns, solver.reviews, None)
     reduced = core.run_pass(solver.grid[columns], core.own, node, keep_values=True,
@@ -49,7 +49,7 @@ def test_reduced_pass_matches_whole_grid(solver):
 
 
 def test_reduced_columns_are_closed_under_amendments(solver):
-    columns = solver._reduced_columns(solver.node_own.support, solver.reviews)
+    columns = solver.reduced_columns(solver.node_own.support, solver.reviews)
     for choice in solver.reviews.values():
         targets = choice[columns]
         assert np.all(np.isin(targets[targets >= 0], columns))
@@ -62,7 +62,7 @@ def test_node_value_reproduces_on_grid(solver):
     check = core.run_pass(solver.grid, core.own, node, keep_values=True, reviews=solver.reviews)[0]
     start = core.phases.start
 
-    again = solver._renegotiate(check.values[0][:, :, start, :], check.policy.codes[0][:, start, :],
+    again = solver.renegotiate(check.values[0][:, :, start, :], check.policy.codes[0][:, start, :],
                                 core.own)
 
     np.testing.assert_allclose(again.value, node, rtol=0, atol=core.tolerance * scale)
