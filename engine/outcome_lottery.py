@@ -95,6 +95,8 @@ class OutcomeLottery:
         self.reviews = reviews
         self.tolerance = solver.core.tolerance * scale
         self.evaluations = 0
+        # The terms whose actions and acceptability tell outcomes apart (see ``settle``).
+        self.columns = np.zeros(0, dtype=np.int64)
 
     def settle(self, recent: list[Step]) -> Settled | None:
         """Try each outcome alone, then each pair, among the outcomes of ``recent``.
@@ -103,6 +105,14 @@ class OutcomeLottery:
         the parties choose there joins the outcomes tried: the iteration may
         have been held off it.
         """
+        if not recent:
+            return None
+
+        # Outcomes differ where the actions or the acceptable terms at any
+        # term agreed in the recent steps differ.
+        agreed = np.concatenate([step.outcome.support[step.outcome.probability > 0] for step in recent])
+        amend = recent[-1].policy.amend or None
+        self.columns = self.solver.reduced_columns(np.unique(agreed[agreed >= 0]), amend, 0)
         outcomes: dict[bytes, Step] = {}
         # The latest step of each outcome, most recent outcome first.
         for step in reversed(recent):
@@ -128,11 +138,8 @@ class OutcomeLottery:
     # ------------------------------------------------------------ outcomes
 
     def key(self, step: Step) -> bytes:
-        """Identify an outcome by the terms agreed and how they are kept."""
-        outcome = step.outcome
-        agreed = outcome.support[outcome.probability > 0]
-        columns = self.solver.reduced_columns(agreed[agreed >= 0], step.policy.amend or None, 0)
-        return outcome_key(step.policy, outcome, columns)
+        """Identify an outcome by the actions and acceptable terms at the terms that matter."""
+        return outcome_key(step.policy, step.outcome, self.columns)
 
     def _under(self, value: np.ndarray, step: Step) -> NodeOutcome:
         """Renegotiate at ``value`` with the step's actions and acceptable terms held fixed."""
@@ -315,18 +322,16 @@ def fixed_point(mapped: Callable[[np.ndarray], np.ndarray], start: np.ndarray,
 
 
 def outcome_key(policy: Policy, outcome: NodeOutcome, columns: np.ndarray) -> bytes:
-    """Identify a renegotiation outcome by the terms agreed and how they are kept.
+    """Identify a renegotiation outcome by how the terms ``columns`` are kept and accepted.
 
-    ``columns`` are the agreed terms and the terms their values depend on;
-    the actions and extension choices there count, and those elsewhere do not.
-    The lottery's probabilities are left out because they move smoothly with
-    the values; a change in any of the rest is a jump.
+    ``columns`` are the terms that the parties agree and the terms their
+    values depend on.  The actions, extension choices and acceptability there
+    are what can jump.  The lottery over those terms moves smoothly with the
+    values, even as terms enter or leave it, so it is left out.
     """
     parts = [codes[columns].tobytes() for codes in policy.codes]
     parts += [policy.extend[segment][columns].tobytes() for segment in sorted(policy.extend)]
-    for state in range(outcome.support.shape[1]):
-        agreed = outcome.support[outcome.probability[:, state] > 0, state]
-        parts.append(np.unique(agreed).tobytes() + b"|")
+    parts.append(np.asarray(outcome.feasible)[columns].tobytes())
     return b"".join(parts)
 
 
