@@ -1,10 +1,11 @@
 """Time the engine on fixed workloads and print markdown tables.
 
-Usage: ``python benchmarks/run.py [--quick] [--repeat K] [--out FILE]``.
+Usage: ``python benchmarks/run.py [--quick] [--repeat K] [--sweep-workers N] [--out FILE]``.
 
 Workloads: W1 a rigid two-party treaty with one state, scored; W2
 ``treaties/cyber-flexible.yaml`` scored; W3 a persistence x discount sweep of
-W1's parties in two states, scored point by point; W4 simulation; W5 every
+W1's parties in two states, scored point by point in this process and then
+whole in worker processes as ``treaty sweep`` runs it; W4 simulation; W5 every
 file in ``treaties/`` scored.  Times are the best of ``--repeat`` runs of
 ``time.perf_counter``.  Memory is the process's maximum resident set size so
 far (``resource.getrusage``). It never goes down, so it bounds each workload
@@ -20,6 +21,7 @@ import importlib.util
 import math
 import resource
 import sys
+import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -32,6 +34,7 @@ from engine.loader import load_treaty, parse_treaty_text  # noqa: E402
 from engine.reference import solve_reference  # noqa: E402
 from engine.score import score_game  # noqa: E402
 from engine.solve import Solver  # noqa: E402
+from engine.sweep import run_sweep  # noqa: E402
 
 W1_TEXT = """
 schema: treaty/v1
@@ -89,6 +92,11 @@ def max_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def children_rss_mib() -> float:
+    """Largest maximum resident set size of any finished child process, such as a sweep worker."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
 def measure(task, repeat: int, label: str = "") -> tuple[float, float]:
     start = time.perf_counter()
     seconds = best_time(task, repeat)
@@ -137,8 +145,21 @@ def workloads(args) -> list[tuple[str, str, str]]:
 
     seconds, peak = measure(sweep, 1, "W3")
     estimate = seconds / len(points) * 101 * 101
-    rows.append((f"W3 101 x 101 sweep, extrapolated from {side} x {side}",
+    rows.append((f"W3 101 x 101 sweep, one process, extrapolated from {side} x {side}",
                  f"{estimate:.0f} s (estimate; {seconds:.1f} s measured)", f"{peak:.1f}"))
+
+    # The whole sweep as `treaty sweep --workers N` runs it, in worker processes.
+    if args.sweep_workers:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "w3.yaml"
+            path.write_text(sized_text(states=2))
+            axes = ["environment.persistence=0:1:101", "parties.*.discount=0.5:0.99:101"]
+            start = time.perf_counter()
+            run_sweep(str(path), axes, workers=args.sweep_workers, progress=False)
+            seconds = time.perf_counter() - start
+        print(f"measured W3 with {args.sweep_workers} workers in {seconds:.1f} s wall", file=sys.stderr)
+        rows.append((f"W3 101 x 101 sweep, {args.sweep_workers} worker processes",
+                     f"{seconds:.1f} s", f"{max(max_rss_mib(), children_rss_mib()):.1f} (largest process)"))
 
     if importlib.util.find_spec("engine.simulate") is None:
         rows.append(("W4 simulation", "not available", "-"))
@@ -224,6 +245,8 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller sweep and scaling grids")
     parser.add_argument("--repeat", type=int, default=3, help="runs per timing; the best counts")
     parser.add_argument("--out", help="also write the markdown tables to this file")
+    parser.add_argument("--sweep-workers", type=int, default=2, metavar="N",
+                        help="worker processes for the whole W3 sweep; 0 skips it (default 2)")
     parser.add_argument("--tracemalloc", action="store_true",
                         help="report the tracemalloc peak of one extra run instead of max RSS")
     args = parser.parse_args(argv)
@@ -231,6 +254,8 @@ def main(argv=None) -> int:
     TRACEMALLOC = args.tracemalloc
     if args.repeat < 1:
         parser.error(f"invalid --repeat {args.repeat}: expected 1 or more")
+    if args.sweep_workers < 0:
+        parser.error(f"invalid --sweep-workers {args.sweep_workers}: expected 0 or more")
 
     text = render(args, workloads(args), ratios(args), scaling(args))
     print(text, end="")
