@@ -897,10 +897,10 @@ class DynamicSolver:
         iterations = 0
         converged = False
         stable_codes = 0
-        wait = 1
         previous_codes = None
         jump = self.jumps and fixed is None and reviews is None
         seen_policies: list[set[int]] = [set() for _ in range(columns)]
+        failed_policy = None
         returns = np.zeros(columns, dtype=int)
         messages: list[str] = []
 
@@ -969,12 +969,16 @@ class DynamicSolver:
                     stored, residual = polished
                 break
 
-            # Once the policy has stopped changing, evaluate it exactly.  The
+            # Once a sweep leaves the policy unchanged, evaluate it exactly.  The
             # exact values are kept only when they select the same policy again
-            # (see ``_polish``).
-            if stable_codes >= wait:
+            # (see ``_polish``).  They depend on the policy alone, so a policy
+            # whose polish failed is not polished again.
+            if stable_codes >= 1:
                 stable_codes = 0
-                polished = self._polish(z, chain, policy, base, stored, codes, sweep)
+                polished = None
+                if failed_policy is None or not np.array_equal(snapshot, failed_policy):
+                    polished = self._polish(z, chain, policy, base, stored, codes, sweep)
+                    failed_policy = snapshot if polished is None else None
                 if polished is not None:
                     stored, residual = polished
                     converged = True
@@ -983,8 +987,6 @@ class DynamicSolver:
                     # Descending values only ever remove states from the policy,
                     # so a few jumps reach the fixed point; check after each.
                     stored = [self._rigid_jump(stored[0], z, chain)]
-                else:
-                    wait = min(wait * 2, 64)
 
         start_values = stored[0][:, :, self.phases.start, self.game.start]
         stats = SolveStats(converged=converged, iterations=iterations, residual=residual,
