@@ -101,9 +101,10 @@ class OutcomeLottery:
     def settle(self, recent: list[Step]) -> Settled | None:
         """Try each outcome alone, then each pair, among the outcomes of ``recent``.
 
-        Where an outcome alone is not chosen at its own consistent value, what
-        the parties choose there joins the outcomes tried: the iteration may
-        have been held off it.
+        An outcome that the parties choose instead, where one outcome alone is
+        consistent or where a lottery of two is drawn, joins the outcomes
+        tried: the iteration may have been held off it.  The search stops when
+        a round adds no outcome.
         """
         if not recent:
             return None
@@ -118,22 +119,33 @@ class OutcomeLottery:
         for step in reversed(recent):
             outcomes.setdefault(self.key(step), step)
 
-        tried: set[bytes] = set()
-        while len(tried) < len(outcomes):
-            key, step = next((key, step) for key, step in outcomes.items() if key not in tried)
-            tried.add(key)
-            found, instead = self._alone(step)
-            if found is not None:
-                return found
-            if instead is not None and len(outcomes) < MAX_OUTCOMES:
-                outcomes.setdefault(self.key(instead), instead)
+        def add(step: Step | None) -> None:
+            if step is not None and len(outcomes) < MAX_OUTCOMES:
+                outcomes.setdefault(self.key(step), step)
 
-        paired = list(outcomes.values())[:MAX_PAIRED]
-        for first, second in combinations(paired, 2):
-            found = self._pair(first, second)
-            if found is not None:
-                return found
-        return None
+        tried_alone: set[bytes] = set()
+        tried_pairs: set[tuple[bytes, bytes]] = set()
+        while True:
+            known = len(outcomes)
+            # Alone first, because that is far cheaper than a pair.
+            while len(tried_alone) < len(outcomes):
+                key, step = next((key, step) for key, step in outcomes.items() if key not in tried_alone)
+                tried_alone.add(key)
+                found, instead = self._alone(step)
+                if found is not None:
+                    return found
+                add(instead)
+            paired = list(outcomes.items())[:MAX_PAIRED]
+            for (first_key, first), (second_key, second) in combinations(paired, 2):
+                if (first_key, second_key) in tried_pairs:
+                    continue
+                tried_pairs.add((first_key, second_key))
+                found, instead = self._pair(first, second)
+                if found is not None:
+                    return found
+                add(instead)
+            if len(outcomes) == known:
+                return None
 
     # ------------------------------------------------------------ outcomes
 
@@ -151,19 +163,21 @@ class OutcomeLottery:
         fresh = own.values[0][:, :, core.phases.start, :]
         return solver.renegotiate(fresh, None, core.own, feasible=step.outcome.feasible)
 
-    def _chosen(self, value: np.ndarray, candidates: list[NodeOutcome]) -> int | None:
-        """Return the index of the candidate whose value the parties' choice at ``value`` gives, or None.
+    def _chosen(self, value: np.ndarray, candidates: list[NodeOutcome]) -> tuple[int | None, Step]:
+        """Return the index of the candidate whose value the parties' choice at ``value`` gives.
 
-        Choices that differ only where they leave the renegotiation value
-        unchanged, such as actions at terms that are never agreed, count as
-        the same outcome.
+        The index is None when the choice gives none of them; the step taken
+        at ``value`` comes with it.  Choices that differ only where they leave
+        the renegotiation value unchanged, such as actions at terms that are
+        never agreed, count as the same outcome.
         """
         self.evaluations += 1
-        node = self.solver.node_step(value, self.reviews, None, None)[1]
+        own, node = self.solver.node_step(value, self.reviews, None, None)
+        step = Step(value=value, policy=own.policy, outcome=node)
         for index, candidate in enumerate(candidates):
             if float(np.max(np.abs(node.value - candidate.value))) <= self.tolerance:
-                return index
-        return None
+                return index, step
+        return None, step
 
     # -------------------------------------------------------------- searches
 
@@ -175,26 +189,33 @@ class OutcomeLottery:
         value, outcomes = self._mixed(1.0, [step], step.value)
         if value is None:
             return None, None
-        if self._chosen(value, outcomes) == 0:
+        pick, chosen = self._chosen(value, outcomes)
+        if pick == 0:
             return self._checked(value, outcomes[0], lottery=False), None
-        own, node = self.solver.node_step(value, self.reviews, None, None)
-        return None, Step(value=value, policy=own.policy, outcome=node)
+        return None, chosen
 
-    def _pair(self, first: Step, second: Step) -> Settled | None:
-        """Find a lottery between two outcomes at a value where the choice between them changes."""
+    def _pair(self, first: Step, second: Step) -> tuple[Settled | None, Step | None]:
+        """Find a lottery between two outcomes at a value where the choice between them changes.
+
+        Otherwise returns the first outcome met that is neither of the two, if any.
+        """
         # Scan the probability for two neighbours where the choice changes.
         samples = []
+        third = None
         value = first.value
         for weight in np.linspace(0.0, 1.0, SCAN_POINTS):
             # The choice only needs the value roughly; the bisection refines it.
             value, outcomes = self._mixed(float(weight), [first, second], value, SCAN_LOOSENESS)
             if value is None:
-                return None
-            samples.append((float(weight), value, outcomes, self._chosen(value, outcomes)))
+                return None, None
+            pick, chosen = self._chosen(value, outcomes)
+            if pick is None and third is None:
+                third = chosen
+            samples.append((float(weight), value, outcomes, pick))
         changes = [index for index in range(len(samples) - 1)
                    if {samples[index][3], samples[index + 1][3]} == {0, 1}]
         if not changes:
-            return None
+            return None, third
         low, value_low, outcomes_low, pick_low = samples[changes[0]]
         high, value_high, outcomes_high, _ = samples[changes[0] + 1]
 
@@ -206,22 +227,24 @@ class OutcomeLottery:
             # The value moves smoothly with the probability, so start between the two.
             start = 0.5 * (value_low + value_high)
             value, outcomes = self._mixed(middle, [first, second], start)
-            pick = None if value is None else self._chosen(value, outcomes)
+            if value is None:
+                return None, third
+            pick, chosen = self._chosen(value, outcomes)
             if pick == pick_low:
                 low, value_low, outcomes_low = middle, value, outcomes
             elif pick == 1 - pick_low:
                 high, value_high, outcomes_high = middle, value, outcomes
             else:
-                return None
+                return None, third or chosen
         else:
-            return None
+            return None, third
 
         # Keep the side where the actions selected reproduce the lottery.
         for weight, value, outcomes in ((low, value_low, outcomes_low), (high, value_high, outcomes_high)):
             found = self._checked(value, mix_outcomes(outcomes[0], outcomes[1], weight), lottery=True)
             if found is not None:
-                return found
-        return None
+                return found, None
+        return None, third
 
     def _mixed(self, weight: float, steps: list[Step], start: np.ndarray, looseness: float = 1.0):
         """Return the value consistent with drawing the first outcome with probability ``weight``.
