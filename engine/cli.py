@@ -183,10 +183,21 @@ def _run_check(arguments: argparse.Namespace) -> int:
 
 def _run_schema(arguments: argparse.Namespace) -> int:
     text = schema_text()
-    if arguments.output:
-        Path(arguments.output).write_text(text, encoding="utf-8")
-    else:
+    if not arguments.output:
         sys.stdout.write(text)
+        return EXIT_OK
+
+    from engine.sweep import SweepError, check_output_path
+
+    try:
+        check_output_path("--output", arguments.output)
+        Path(arguments.output).write_text(text, encoding="utf-8")
+    except SweepError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    except OSError as error:
+        print(f"error: invalid --output file {arguments.output!r}: {error.strerror}", file=sys.stderr)
+        return EXIT_INVALID
     return EXIT_OK
 
 

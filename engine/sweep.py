@@ -334,8 +334,8 @@ def _lifetime_value(score: Any, formula: str) -> float | None:
     """Return the expected lifetime in years, ``inf`` when unbounded, None when not available.
 
     The solver's score has no lifetime without agreement, and a lifetime of
-    None at evaluated terms means that no end is reachable (``treaty score``
-    prints "unbounded (no end reachable)"). The closed forms model no lifetime.
+    None at evaluated terms means that the treaty can last for ever (``treaty score``
+    prints "unbounded (the treaty can last for ever)"). The closed forms model no lifetime.
     """
     if formula != "engine":
         return None
@@ -633,7 +633,7 @@ def _check_plot_request(plot_path: str) -> None:
         raise SweepError(
             f"invalid plot file {plot_path!r}: expected a name ending in .png or .svg"
         )
-    _check_output_path("--plot", plot_path)
+    check_output_path("--plot", plot_path)
     if importlib.util.find_spec("matplotlib") is None:
         raise SweepError(
             "--plot needs matplotlib, which is not installed; install it with "
@@ -641,7 +641,7 @@ def _check_plot_request(plot_path: str) -> None:
         )
 
 
-def _check_output_path(option: str, path: str) -> None:
+def check_output_path(option: str, path: str) -> None:
     """Raise SweepError if ``path`` cannot be created or replaced as an output file.
 
     The checks run before the sweep, so that a mistyped directory does not
@@ -673,7 +673,7 @@ def _check_output_request(args: argparse.Namespace) -> None:
                 f"invalid --out file {args.out!r}: expected a name ending in .csv "
                 "(--out writes CSV; --json prints JSON on stdout)"
             )
-        _check_output_path("--out", args.out)
+        check_output_path("--out", args.out)
     if args.plot:
         _check_plot_request(args.plot)
 

@@ -48,3 +48,22 @@ def test_schema_bounds_the_discount():
 
     assert party["minimum"] == 0
     assert party["exclusiveMaximum"] == 1
+
+
+def test_schema_output_in_missing_directory_is_rejected(tmp_path, capsys):
+    target = tmp_path / "missing" / "treaty.schema.json"
+
+    assert main(["schema", "-o", str(target)]) == 2
+
+    error = capsys.readouterr().err
+    assert error.startswith("error: invalid --output file")
+    assert "not found" in error
+    assert len(error.strip().splitlines()) == 1
+
+
+def test_schema_output_to_a_directory_is_rejected(tmp_path, capsys):
+    assert main(["schema", "-o", str(tmp_path)]) == 2
+
+    error = capsys.readouterr().err
+    assert "it is a directory" in error
+    assert len(error.strip().splitlines()) == 1
