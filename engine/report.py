@@ -28,7 +28,7 @@ def _lifetime(score: Score) -> str:
     if not score.agreement and score.evaluated_strictness is None:
         return "-"
     if score.expected_lifetime_years is None:
-        return "unbounded (no end reachable)"
+        return "unbounded (the treaty can last for ever)"
     return f"{score.expected_lifetime_years:.1f} years"
 
 

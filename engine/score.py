@@ -847,6 +847,11 @@ def _outlook(joint: Solver, evaluated: Columns | None, warnings: list[str]):
         hazard = 1.0 - (tail / earlier) ** (1.0 / window) if earlier > 0 else 1.0
         if hazard <= 1e-9:
             lifetime = None
+            if tail < 1.0 - 1e-9:
+                # Some paths end, so the warning explains why the mean is still unbounded.
+                warnings.append(
+                    f"expected lifetime is unbounded: the treaty is still alive after {years} "
+                    f"years with probability {tail:.3g}, and its chance of ending has fallen to zero")
         else:
             lifetime += tail / hazard / per_year
             warnings.append(

@@ -18,7 +18,7 @@ STATUSES = ("ok", "invalid", "failed", "unconverged")
 # terms of `treaty score --json`, whichever formula located them. The rows in
 # memory keep every digit.
 STRICTNESS_COLUMNS = ("zone_low", "zone_high", "terms")
-# An unbounded expected lifetime (no end reachable) is stored as infinity and
+# An unbounded expected lifetime (the treaty can last for ever) is stored as infinity and
 # written as "inf" in CSV and JSON and as this word in the table. An empty cell
 # (None) means "not available", e.g. without agreement or with a closed form.
 UNBOUNDED_LABEL = "unbounded"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 from engine.build import build_game
 from engine.loader import parse_treaty_text
@@ -122,3 +123,40 @@ def test_summary_ends_at_the_horizon():
     assert [part.split(" y ")[0].strip() for part in summary[0].split(":", 1)[1].split(",")] == [
         "1", "5", "10", "12"]
     assert summary[0].endswith(f"12 y {score.survival[11]:.3f}")
+
+
+# From "now" the environment moves for good to "kept" (p = 0.8) or "lost".
+# At strictness 0.25 the parties comply in "now" and "lost", but the treaty
+# breaks down in "kept", where A's regime value 0.25 is below its defection
+# value 0.3.  So it ends after the first year with probability 0.8 and lasts
+# for ever with probability 0.2.
+SPLIT_FUTURE = """
+schema: treaty/v1
+name: split future
+terms: {strictness: 0.25}
+environment:
+  start: now
+  transitions:
+    now: {kept: 0.8, lost: 0.2}
+    kept: {kept: 1}
+    lost: {lost: 1}
+parties:
+  - name: A
+    discount: 0.9
+    defection_value: {now: 0.3, kept: 0.3, lost: 0}
+    regime_value: [[0, 0], [1, 1]]
+  - name: B
+    discount: 0.9
+    defection_value: {now: 0.3, kept: 0.3, lost: 0}
+    regime_value: [[0, 1], [1, 0]]
+"""
+
+
+def test_lifetime_unbounded_when_some_paths_last():
+    score = score_game(build_game(parse_treaty_text(SPLIT_FUTURE)))
+
+    assert score.survival[0] == pytest.approx(0.2)
+    assert score.survival[-1] == pytest.approx(0.2)
+    assert score.expected_lifetime_years is None
+    assert any("probability 0.2" in warning for warning in score.warnings)
+    assert "unbounded (the treaty can last for ever)" in format_score(score)
