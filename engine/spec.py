@@ -40,6 +40,7 @@ from engine.spec_fields import (
     check_number,
     context_of,
     did_you_mean,
+    name_problem,
     rule_error,
     rule_violations,
 )
@@ -128,7 +129,7 @@ def _state_problems(states: dict[str, float], persistence: float | None) -> list
     problems = []
     if not states:
         return [(("states",), "needs at least one state", states, "")]
-    problems += _empty_name_problems(states, ("states",))
+    problems += _state_name_problems(states, ("states",))
 
     total = math.fsum(states.values())
     if abs(total - 1) > SUM_TOLERANCE:
@@ -145,7 +146,7 @@ def _state_problems(states: dict[str, float], persistence: float | None) -> list
 def _transition_problems(transitions: dict[str, dict[str, float]]) -> list:
     if not transitions:
         return [(("transitions",), "needs at least one state", transitions, "")]
-    problems = _empty_name_problems(transitions, ("transitions",))
+    problems = _state_name_problems(transitions, ("transitions",))
 
     names = tuple(transitions)
     for origin, row in transitions.items():
@@ -169,10 +170,17 @@ def _transition_problems(transitions: dict[str, dict[str, float]]) -> list:
     return problems
 
 
-def _empty_name_problems(names: dict, location: tuple) -> list:
-    if "" in names:
-        return [(location + ("",), "a state name cannot be empty", "", "", True)]
-    return []
+def _state_name_problems(names: dict, location: tuple) -> list:
+    problems = []
+    for name in names:
+        if name == "":
+            problems.append((location + ("",), "a state name cannot be empty", "", "", True))
+            continue
+        problem = name_problem(name)
+        if problem is not None:
+            problems.append((location + (name,), problem, name,
+                             "printable text with at least one visible character", True))
+    return problems
 
 
 BELIEF_ATTITUDES = ("neutral", "cautious", "optimistic")

@@ -261,14 +261,34 @@ PAYOFF_LIMIT = 1e6
 NonNegativeFloat = Annotated[float, Field(ge=0, le=PAYOFF_LIMIT)]
 
 
-def _check_name(value: str) -> str:
-    # Names are printed in aligned tables, so blank names and control
-    # characters would leave a column unreadable.
+# Zero-width joiners belong to the spelling of some scripts and of emoji.
+NAME_JOINERS = frozenset({"\u200c", "\u200d"})
+
+
+def name_problem(value: str) -> str | None:
+    """Return why ``value`` cannot be a name of a treaty, party or state, or None.
+
+    Names are printed in aligned tables and matched by what users type.
+    Blank names and control characters would leave a column unreadable, and
+    invisible formatting characters (zero-width spaces, bidirectional
+    overrides) would make two different names print alike or reorder a line.
+    """
     if not value.strip():
-        raise rule_error("a name needs at least one visible character", "non-empty text")
-    if any(unicodedata.category(character) == "Cc" for character in value):
-        raise rule_error("control characters such as tabs or bells are not allowed in a name",
-                         "printable text")
+        return "a name needs at least one visible character"
+    for character in value:
+        category = unicodedata.category(character)
+        if category == "Cc":
+            return "control characters such as tabs or bells are not allowed in a name"
+        if category == "Cf" and character not in NAME_JOINERS:
+            return (f"invisible formatting characters such as U+{ord(character):04X} are not "
+                    "allowed in a name")
+    return None
+
+
+def _check_name(value: str) -> str:
+    problem = name_problem(value)
+    if problem is not None:
+        raise rule_error(problem, "printable text with at least one visible character")
     return value
 
 

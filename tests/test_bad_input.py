@@ -449,6 +449,23 @@ CASES = [
     ),
     ("list where number expected", edit("discount: 0.9\n", "discount: [0.9]\n"), "parties[0].discount", 10, 5, "expected a number"),
     ("blank treaty name", edit("name: Test treaty", 'name: "   "'), "name", 2, 7, "at least one visible character"),
+    # Invisible characters would make two names print alike or reorder a table line.
+    (
+        "bidirectional override in the treaty name",
+        edit("name: Test treaty", 'name: "\\u202eTest"'),
+        "name",
+        2,
+        7,
+        "invisible formatting characters such as U+202E are not allowed in a name",
+    ),
+    (
+        "zero-width space in a party name",
+        edit("- name: A\n", '- name: "A\\u200b"\n'),
+        "parties[0].name",
+        9,
+        11,
+        "invisible formatting characters such as U+200B",
+    ),
     (
         "control character in a party name",
         edit("- name: A\n", '- name: "A\\tB"\n'),
@@ -589,3 +606,22 @@ def test_both_chain_forms_rejected(tmp_path, capsys):
     assert code == 2
     assert len(err) == 1
     assert ":8:3: error: environment.transitions: give either `persistence` with `states`, or `transitions`" in err[0]
+
+
+def test_invisible_character_in_a_state_name(tmp_path, capsys):
+    # The state is renamed everywhere, so its name is the only problem.
+    text = BASE.replace("calm", '"calm\\u200b"')
+
+    code, out, err = run_check(tmp_path, capsys, text)
+
+    assert code == 2
+    assert len(err) == 1, "\n".join(err)
+    assert "environment.states" in err[0]
+    assert "invisible formatting characters such as U+200B" in err[0]
+
+
+def test_joiner_in_a_party_name_is_accepted(tmp_path, capsys):
+    # Zero-width joiners are part of the spelling of some scripts and of emoji.
+    code, out, err = run_check(tmp_path, capsys, edit("- name: A\n", '- name: "A\\u200dB"\n'))
+
+    assert code == 0, "\n".join(err)
