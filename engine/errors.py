@@ -121,7 +121,7 @@ def format_value(value: object) -> str:
     elif isinstance(value, str):
         text = json.dumps(value, ensure_ascii=False)
     elif isinstance(value, dict):
-        text = "a mapping" if not value else "a mapping with keys " + ", ".join(map(str, value))
+        text = _format_mapping(value)
     elif isinstance(value, (list, tuple)):
         text = "a list of " + str(len(value)) + " items"
     else:
@@ -137,6 +137,18 @@ def _one_line(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text)
+
+
+def _format_mapping(value: dict) -> str:
+    """Write a short mapping of numbers in flow style, as in the file; name the keys of others."""
+    if not value:
+        return "a mapping"
+    if all(isinstance(item, (int, float)) and not isinstance(item, bool) for item in value.values()):
+        items = ", ".join(f"{key}: {_format_float(float(item))}" for key, item in value.items())
+        text = "{" + items + "}"
+        if len(text) <= MAX_VALUE_CHARS:
+            return text
+    return "a mapping with keys " + ", ".join(map(str, value))
 
 
 def _format_float(value: float) -> str:

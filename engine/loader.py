@@ -204,7 +204,7 @@ def _builtin_message(kind: str, value: object, context: dict, default: str) -> t
         hint = not_a_number_hint(value)
         if kind == "int_from_float" or (kind == "int_type" and isinstance(value, float)):
             hint = "write it without a decimal point or exponent"
-        return f"expected {expected}" + (f"; {hint}" if hint else ""), None
+        return f"expected {expected}" + (f"; {hint}" if hint else ""), expected
 
     if kind == "finite_number":
         return "NaN and infinity are not allowed", "a finite number"

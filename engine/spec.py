@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from engine.durations import Duration, DurationError, parse_duration, suggest_period
+from engine.errors import NO_VALUE
 from engine.game import BARGAINING_RULES
 from engine.spec_fields import (
     PAYOFF_LIMIT,
@@ -117,7 +118,8 @@ class Environment(SpecModel):
         names = self.state_names
         if self.start is None:
             if len(names) > 1:
-                return [(("start",), "missing; required when there are several states", None, ", ".join(names))]
+                return [(("start",), "missing; required when there are several states", NO_VALUE,
+                         ", ".join(names))]
             return []
         if names and self.start not in names:
             message = f"unknown state{did_you_mean(self.start, names)}"
@@ -138,7 +140,8 @@ def _state_problems(states: dict[str, float], persistence: float | None) -> list
         )
     if persistence is None and len(states) > 1:
         problems.append(
-            (("persistence",), "missing; required when there are several states", None, "0 <= persistence <= 1")
+            (("persistence",), "missing; required when there are several states", NO_VALUE,
+             "0 <= persistence <= 1")
         )
     return problems
 

@@ -339,6 +339,9 @@ def not_a_number_hint(value: object) -> str:
     if not isinstance(value, str):
         return ""
     text = value.strip()
+    percentage = re.fullmatch(r"([-+]?\d+(\.\d*)?)\s*%", text)
+    if percentage:
+        return f"write a percentage as a fraction, such as {float(percentage.group(1)) / 100:g} for {text}"
     if re.fullmatch(r"[-+]?\d+(:[0-5]?\d)+(\.\d*)?", text):
         return "YAML 1.1 reads this as a base-60 number but this format reads it as text; write the decimal value"
     if re.fullmatch(r"[-+]?0\d+", text):

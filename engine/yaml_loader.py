@@ -151,6 +151,8 @@ def read_treaty_text(path: str | os.PathLike) -> str:
     def fail(message: str, line: int = 1, column: int = 1) -> SpecError:
         return SpecError([Problem(filename, line, column, "", message)])
 
+    if filename == "-":
+        raise fail("reading a treaty from standard input is not supported; give the path of a file")
     try:
         info = os.stat(path)
     except FileNotFoundError:

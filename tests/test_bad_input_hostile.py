@@ -154,6 +154,11 @@ def test_missing_file(tmp_path, capsys):
     assert_one_error(tmp_path / "absent.yaml", capsys, "1:1", "file not found")
 
 
+def test_standard_input_is_not_read(capsys):
+    # A lone dash usually means standard input, which these commands do not read.
+    assert_one_error("-", capsys, "1:1", "reading a treaty from standard input is not supported")
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
 def test_named_pipe_not_read(tmp_path, capsys):
     path = tmp_path / "pipe.yaml"

@@ -90,20 +90,21 @@ def test_exponent_numbers_accepted(written, value):
 @pytest.mark.parametrize(
     ("written", "fragment"),
     [
-        ("yes", 'expected a number (got "yes")'),
-        ("on", 'expected a number (got "on")'),
-        ("true", "expected a number; true/false is not a number (got true)"),
+        ("yes", 'expected a number (got "yes"; allowed: a number)'),
+        ("on", 'expected a number (got "on"; allowed: a number)'),
+        ("true", "expected a number; true/false is not a number (got true; allowed: a number)"),
+        ("90%", 'write a percentage as a fraction, such as 0.9 for 90% (got "90%"; allowed: a number)'),
         ("0:54", "YAML 1.1 reads this as a base-60 number but this format reads it as text"),
         ("00.9", None),  # a float with a leading zero is unambiguous, so it is accepted
         ("010", "a leading zero is ambiguous (YAML 1.1 reads 010 as octal 8, YAML 1.2 as 10)"),
         ("0x1", "only decimal numbers are accepted"),
         ("0_9", "underscores in numbers are not accepted"),
         ("1_0", "underscores in numbers are not accepted"),
-        ("2024-01-01", 'expected a number (got "2024-01-01")'),
+        ("2024-01-01", 'expected a number (got "2024-01-01"; allowed: a number)'),
         (".nan", "NaN and infinity are not allowed"),
         (".inf", "NaN and infinity are not allowed"),
         ("1e400", "the number is far outside the range of every field"),
-        ("", "expected a number; the value is empty (got an empty value)"),
+        ("", "expected a number; the value is empty (got an empty value; allowed: a number)"),
     ],
 )
 def test_number_surprises(tmp_path, capsys, written, fragment):
@@ -127,7 +128,7 @@ def test_integer_field_rejects_float_spelling():
     with pytest.raises(SpecError) as raised:
         parse_treaty_text(text, "t.yaml")
 
-    assert "model.grid: expected a whole number; write it without a decimal point or exponent (got 1000.0)" in str(
+    assert "model.grid: expected a whole number; write it without a decimal point or exponent (got 1000.0; allowed: a whole number)" in str(
         raised.value
     )
 
