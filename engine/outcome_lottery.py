@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from engine.dynamic import COMPLY, NodeOutcome, Policy
+from engine.errors import SolverError
 
 if TYPE_CHECKING:
     from engine.solve import Solver
@@ -131,7 +132,7 @@ class OutcomeLottery:
             while len(tried_alone) < len(outcomes):
                 key, step = next((key, step) for key, step in outcomes.items() if key not in tried_alone)
                 tried_alone.add(key)
-                found, instead = self._alone(step)
+                found, instead = self._attempt(self._alone, step)
                 if found is not None:
                     return found
                 add(instead)
@@ -140,12 +141,20 @@ class OutcomeLottery:
                 if (first_key, second_key) in tried_pairs:
                     continue
                 tried_pairs.add((first_key, second_key))
-                found, instead = self._pair(first, second)
+                found, instead = self._attempt(self._pair, first, second)
                 if found is not None:
                     return found
                 add(instead)
             if len(outcomes) == known:
                 return None
+
+    @staticmethod
+    def _attempt(search, *steps: Step) -> tuple[Settled | None, Step | None]:
+        """Run one search; a solver failure inside it fails that search only."""
+        try:
+            return search(*steps)
+        except SolverError:
+            return None, None
 
     # ------------------------------------------------------------ outcomes
 
@@ -154,14 +163,21 @@ class OutcomeLottery:
         return outcome_key(step.policy, step.outcome, self.columns)
 
     def _under(self, value: np.ndarray, step: Step) -> NodeOutcome:
-        """Renegotiate at ``value`` with the step's actions and acceptable terms held fixed."""
+        """Renegotiate at ``value`` with the step's actions and acceptable terms held fixed.
+
+        A term that gives some party less than no treaty at ``value`` is
+        dropped all the same, because the bargaining is defined only over
+        terms that every party accepts.
+        """
         solver = self.solver
         core = solver.core
         self.evaluations += 1
         own = core.run_pass(solver.grid, core.own, value, keep_values=True, reviews=self.reviews,
                             fixed=step.policy)[0]
         fresh = own.values[0][:, :, core.phases.start, :]
-        return solver.renegotiate(fresh, None, core.own, feasible=step.outcome.feasible)
+        gains = solver.offered_values(fresh, core.own) - core.own.no_treaty[:, None, :]
+        feasible = step.outcome.feasible & np.all(gains >= 0.0, axis=0)
+        return solver.renegotiate(fresh, None, core.own, feasible=feasible)
 
     def _chosen(self, value: np.ndarray, candidates: list[NodeOutcome]) -> tuple[int | None, Step]:
         """Return the index of the candidate whose value the parties' choice at ``value`` gives.

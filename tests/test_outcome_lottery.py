@@ -12,17 +12,20 @@ may give the value back (otherwise the lottery would not have been needed).
 import numpy as np
 import pytest
 
+from pathlib import Path
+
+from engine.build import build_game
 from engine.dynamic import COMPLY, NodeOutcome
+from engine.loader import load_treaty
 from engine.outcome_lottery import LOTTERY_NOTE, fixed_point, mix_outcomes
 from engine.score import score_game
 from engine.solve import Solver
 from helpers import random_game
 
 # Seeds of ``random_game(seed, "duration")``.  The first three flip between
-# two outcomes; in the third, one of the two was never chosen by the
-# iteration and turns up only where the other is consistent by itself.  The
-# last has one outcome consistent by itself, which the damped iteration did
-# not reach.
+# two outcomes.  In the third, the iteration never chose one of the two,
+# which turns up only where the other is consistent by itself.  The last has
+# one outcome consistent by itself, which the damped iteration did not reach.
 LOTTERY_SEEDS = (771, 1434, 1151)
 ALONE_SEED = 1219
 
@@ -131,3 +134,14 @@ def test_fixed_point_that_repels_plain_iteration():
     found = fixed_point(lambda v: matrix @ v + offset, np.array([0.9, 0.0]), 1e-10)
     assert found is not None
     assert found == pytest.approx([1.0, 2.0], abs=1e-9)
+
+
+def test_search_drops_terms_that_become_unacceptable():
+    # While this treaty's draw is searched, terms that one outcome accepted
+    # give a party less than no treaty at other values.  Bargaining over them
+    # is undefined, and the search used to end the whole solve with an error.
+    path = Path(__file__).parent / "data" / "draw_drops_unacceptable_terms.yaml"
+
+    score = score_game(build_game(load_treaty(path)))
+
+    assert score.converged
