@@ -140,7 +140,7 @@ def _one_line(text: str) -> str:
 
 
 def _format_mapping(value: dict) -> str:
-    """Write a short mapping of numbers in flow style, as in the file; name the keys of others."""
+    """Format a short mapping of numbers in flow style, as in the file, and other mappings by their keys."""
     if not value:
         return "a mapping"
     if all(isinstance(item, (int, float)) and not isinstance(item, bool) for item in value.values()):

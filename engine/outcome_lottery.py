@@ -80,7 +80,7 @@ class Step:
 
 @dataclass
 class Settled:
-    """A renegotiation value found here, with its lottery (None for a single outcome)."""
+    """A renegotiation value that the search settled, with its lottery (None for a single outcome)."""
 
     value: np.ndarray
     lottery: NodeOutcome | None
@@ -175,8 +175,7 @@ class OutcomeLottery:
         own = core.run_pass(solver.grid, core.own, value, keep_values=True, reviews=self.reviews,
                             fixed=step.policy)[0]
         fresh = own.values[0][:, :, core.phases.start, :]
-        gains = solver.offered_values(fresh, core.own) - core.own.no_treaty[:, None, :]
-        feasible = step.outcome.feasible & np.all(gains >= 0.0, axis=0)
+        feasible = step.outcome.feasible & np.all(self._gains(fresh) >= 0.0, axis=0)
         return solver.renegotiate(fresh, None, core.own, feasible=feasible)
 
     def _chosen(self, value: np.ndarray, candidates: list[NodeOutcome]) -> tuple[int | None, Step]:
@@ -296,22 +295,25 @@ class OutcomeLottery:
         return Settled(value=value, lottery=outcome if lottery else None,
                        evaluations=self.evaluations, residual=residual)
 
+    def _gains(self, fresh: np.ndarray) -> np.ndarray:
+        """Return each party's gain over no treaty from agreeing each term at the node (party, column, state)."""
+        core = self.solver.core
+        return self.solver.offered_values(fresh, core.own) - core.own.no_treaty[:, None, :]
+
     def _acceptable(self, fresh, starts, outcome: NodeOutcome) -> bool:
         """Return whether every term the outcome agrees gives each party at least its no-treaty value.
 
         A term at the switch may sit exactly on a party's participation
         constraint, so a shortfall within the tolerance counts as acceptable.
         """
-        solver = self.solver
-        core = solver.core
-        gains = solver.offered_values(fresh, core.own) - core.own.no_treaty[:, None, :]
+        gains = self._gains(fresh)
         for columns, probability in outcome.lottery():
             for state, column in enumerate(columns):
                 if column < 0 or probability[state] <= 0:
                     continue
                 if np.any(gains[:, column, state] < -self.tolerance):
                     return False
-                if solver.game.rules.duration.delay == 0 and starts[column, state] != COMPLY:
+                if self.solver.game.rules.duration.delay == 0 and starts[column, state] != COMPLY:
                     return False
         return True
 

@@ -441,7 +441,7 @@ class Solver:
         return own, declared, stats
 
     def offered_values(self, fresh: np.ndarray, chain: Chain) -> np.ndarray:
-        """Value at the node (party, column, state) of agreeing each column after the delay, net of costs."""
+        """Return the value at the node (party, column, state) of agreeing each column after the delay, net of costs."""
         core = self.core
         duration = self.game.rules.duration
         delay = duration.delay

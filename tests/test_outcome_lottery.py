@@ -4,9 +4,9 @@ The generated treaties below have a sunset clause whose renegotiation value
 the damped iteration cannot settle: the outcome chosen at one value makes the
 parties choose another, and back.  The checks do not rely on how the search
 found the value.  At the value the solver returns, one pass of the treaty
-and the lottery valued against it must give the value back, every term
-drawn must be acceptable, and, for a lottery, no single outcome chosen there
-may give the value back (otherwise the lottery would not have been needed).
+and the lottery valued against it must give the value back, and every term
+drawn must be acceptable.  For a lottery, no single outcome chosen there may
+give the value back, because then the lottery would not have been needed.
 """
 
 import numpy as np
@@ -45,9 +45,9 @@ def replayed(solver):
     own = core.run_pass(solver.grid, core.own, node.value, keep_values=True)[0]
     fresh = own.values[0][:, :, core.phases.start, :]
     starts = own.policy.codes[0][:, core.phases.start, :]
-    kept = solver.renegotiate(fresh, starts, core.own, fixed=node)
+    valued = solver.renegotiate(fresh, starts, core.own, fixed=node)
     free = solver.renegotiate(fresh, starts, core.own)
-    return fresh, starts, kept, free
+    return fresh, starts, valued, free
 
 
 @pytest.mark.parametrize("seed", LOTTERY_SEEDS)
@@ -57,10 +57,10 @@ def test_lottery_is_a_consistent_equilibrium_outcome(seed):
     assert LOTTERY_NOTE in solver.notes
     node = solver.node_own
 
-    fresh, starts, kept, free = replayed(solver)
+    fresh, starts, valued, free = replayed(solver)
 
     # The lottery gives its own value back.
-    assert np.max(np.abs(kept.value - node.value)) <= 10 * tolerance
+    assert np.max(np.abs(valued.value - node.value)) <= 10 * tolerance
     # No single outcome does: the choice at this value moves the value away.
     assert np.max(np.abs(free.value - node.value)) > 1e3 * tolerance
 
