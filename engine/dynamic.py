@@ -158,6 +158,72 @@ def make_chain(discounts: np.ndarray, defection: np.ndarray, transition: np.ndar
     return Chain(transition=transition, no_treaty=no_treaty, expected_no_treaty=expected)
 
 
+@dataclass(frozen=True)
+class Layout:
+    """The candidate profiles of the normal phases at one kind of clock position.
+
+    Candidates come in the order of the selection's tie-break: everyone
+    complies, then notice by each party of ``notice_party``, then escape by
+    each party of ``escape_party``.  ``available`` (candidate, phase, state)
+    marks where a candidate may be played, and ``escape_open`` (escape, 1,
+    phase, state) the same for the escapes alone, shaped to broadcast over
+    columns.  ``both_party`` lists the parties with both a notice and an
+    escape, ``both_notice`` and ``both_escape`` those two candidates and
+    ``both_open`` where the escape is open.  ``code_table`` contains the
+    profile codes followed by breakdown, so that candidate index -1 reads
+    breakdown.
+    """
+
+    key: tuple
+    candidates: tuple
+    codes: np.ndarray
+    code_table: np.ndarray
+    available: np.ndarray
+    notice_index: np.ndarray
+    notice_party: np.ndarray
+    escape_index: np.ndarray
+    escape_party: np.ndarray
+    escape_open: np.ndarray
+    both_party: np.ndarray
+    both_notice: np.ndarray
+    both_escape: np.ndarray
+    both_open: np.ndarray
+
+    @property
+    def count(self) -> int:
+        return len(self.candidates)
+
+    @classmethod
+    def build(cls, n: int, notice_parties: list[int], escape_available: dict[int, np.ndarray],
+              everywhere: np.ndarray) -> "Layout":
+        escaping = list(escape_available)
+        candidates = [("comply", -1)] + [("notice", j) for j in notice_parties] + [("escape", j) for j in escaping]
+        codes = [COMPLY] + [NOTICE_CODE + j for j in notice_parties] + [NOTICE_CODE + n + j for j in escaping]
+        available = np.stack([everywhere] * (1 + len(notice_parties))
+                             + [escape_available[j] for j in escaping])
+        notice_index = np.arange(1, 1 + len(notice_parties))
+        escape_index = np.arange(1 + len(notice_parties), len(candidates))
+        escape_open = available[escape_index][:, None]
+        both = [j for j in notice_parties if j in escape_available]
+        both_escape = escape_index[[escaping.index(j) for j in both]].astype(np.intp)
+        return cls(
+            key=tuple(candidates),
+            candidates=tuple(candidates),
+            codes=np.array(codes, dtype=np.int8),
+            code_table=np.array(codes + [BREAKDOWN], dtype=np.int8),
+            available=available,
+            notice_index=notice_index,
+            notice_party=np.array(notice_parties, dtype=np.intp),
+            escape_index=escape_index,
+            escape_party=np.array(escaping, dtype=np.intp),
+            escape_open=escape_open,
+            both_party=np.array(both, dtype=np.intp),
+            both_notice=notice_index[[notice_parties.index(j) for j in both]].astype(np.intp),
+            both_escape=both_escape,
+            both_open=available[both_escape][:, None],
+        )
+
+
 class DynamicSolver:
     """Solve a compiled treaty game for any set of strictness columns.
 
@@ -212,9 +278,10 @@ class DynamicSolver:
 
         # Deviation tables and breach values per chain, computed once.
         self._tables: dict = {}
-        self._candidate_cache: dict = {}
-        self._switch_cache: dict = {}
+        self._layouts: dict = {}
+        self._breach_tables: dict = {}
         self._breach_values: dict = {}
+        self._pass_cache: tuple | None = None
         self._index_phases()
 
         self.tolerance = game.settings.tolerance
@@ -248,6 +315,7 @@ class DynamicSolver:
                     self._escape_slots[j] = slot(np.maximum(targets, 0))
                     self._escape_available[j] = available
         self._everywhere = np.ones((len(self._normal), self.n_states), dtype=bool)
+        self._only_normal = len(self._normal) == phases.size
 
         # The same indices as slices where they are contiguous, because a step
         # then reads and writes views instead of copies.
@@ -329,51 +397,85 @@ class DynamicSolver:
             + self.delta[:, None] * chain.expected_no_treaty
         )
 
-    def _candidate_arrays(self, candidates) -> tuple[np.ndarray, np.ndarray]:
-        """Return the availability masks and profile codes of a candidate list, computed once."""
-        key = tuple((kind, actor) for _, actor, kind, _, _ in candidates)
-        cached = self._candidate_cache.get(key)
-        if cached is None:
-            available = np.stack([entry[4] for entry in candidates])
-            codes = np.array([entry[0] for entry in candidates], dtype=np.int8)
-            cached = self._candidate_cache[key] = (available, codes)
-        return cached
+    def _layout(self, notice_open: bool) -> "Layout":
+        """Return the candidate profiles of the normal phases, computed once per kind of position.
 
-    def _switch_slots(self, targets: np.ndarray) -> np.ndarray | None:
-        """Return ``targets`` with -1 replaced by the never-available slot, or None without switches."""
-        cached = self._switch_cache.get(id(targets))
-        if cached is None or cached[0] is not targets:
-            slots = None
-            if targets.max() >= 0:
-                slots = np.where(targets >= 0, targets, len(targets))
-            cached = self._switch_cache[id(targets)] = (targets, slots)
-        return cached[1]
+        ``notice_open`` is True where notice of withdrawal may be given at the position.
+        """
+        layout = self._layouts.get(notice_open)
+        if layout is None:
+            notice_parties = [j for j in range(self.n) if self.strategic[j]] if notice_open else []
+            layout = Layout.build(self.n, notice_parties, self._escape_available, self._everywhere)
+            self._layouts[notice_open] = layout
+        return layout
+
+    def _per_pass(self, z: np.ndarray, chain: Chain, key, make):
+        """Return ``make()``, computed once per pass, that is per regime values ``z`` and ``chain``.
+
+        The arrays kept here are constants of a pass, broadcast to the full
+        shape of the arrays they meet in a step.  Numpy adds and compares two
+        full arrays several times faster than it broadcasts one of them along
+        a short last axis.
+        """
+        cache = self._pass_cache
+        if cache is None or cache[0] is not z or cache[1] is not chain:
+            cache = self._pass_cache = (z, chain, {})
+        value = cache[2].get(key)
+        if value is None:
+            value = cache[2][key] = make()
+        return value
+
+    def _stages(self, z: np.ndarray, chain: Chain) -> dict[int, np.ndarray]:
+        """Return the stage payoffs of every party's suspension at the columns ``z``."""
+        return self._per_pass(z, chain, "stages",
+                              lambda: {j: self._suspension_stage(j, z) for j in range(self.n)})
+
+    def _breach_table(self, layout: "Layout", chain: Chain) -> tuple[np.ndarray, int]:
+        """Return the breach values of ``_deviation_table`` for the checked parties, and how many candidates have one.
+
+        The values are shaped to broadcast over ``stacked``.  Parties whose
+        incentives are not checked get -inf, so their breach constraint is
+        always met and no separate mask is needed.  The count is the
+        number of leading candidates with a finite breach value somewhere.
+        The rest, such as escapes whose partners are released, need no
+        breach check at all.
+        """
+        key = (layout.key, id(chain))
+        cached = self._breach_tables.get(key)
+        if cached is None:
+            _, breach = self._deviation_table(layout.candidates, chain)
+            breach = np.where(self.strategic[None, :, None], breach, -np.inf)
+            finite = np.flatnonzero(np.isfinite(breach).any(axis=(1, 2)))
+            rows = int(finite[-1]) + 1 if finite.size else 0
+            cached = self._breach_tables[key] = (breach[:, :, None, None, :], rows)
+        return cached
 
     def _deviation_table(self, candidates, chain: Chain):
         """Tabulate each party's legal switches and breach value from each candidate.
 
-        Returns ``targets`` (candidate, party, 2), the indices of the candidates
-        a party reaches by changing only its own action (-1 where there is
-        none), and ``breach`` (candidate, party, state), the value of breaching
-        instead (-inf where the party is not bound, such as the suspended
-        party itself).  The table depends only on which candidates exist, so
-        it is computed once per candidate list and chain.
+        ``candidates`` lists (kind, actor) pairs in candidate order.  Returns
+        ``targets`` (candidate, party, 2), the indices of the candidates a
+        party reaches by changing only its own action (-1 where there is
+        none), and ``breach`` (candidate, party, state), the value of
+        breaching instead (-inf where the party is not bound, such as the
+        suspended party itself).  The table depends only on which candidates
+        exist, so it is computed once per candidate list and chain.
         """
-        key = (tuple((kind, actor) for _, actor, kind, _, _ in candidates), id(chain))
+        key = (tuple(candidates), id(chain))
         cached = self._tables.get(key)
         if cached is not None:
             return cached
 
         n = self.n
         count = len(candidates)
-        lookup = {(kind, actor): index for index, (_, actor, kind, _, _) in enumerate(candidates)}
+        lookup = {(kind, actor): index for index, (kind, actor) in enumerate(candidates)}
         bound = self._bound_breach(chain)
         partner = self._partner_breach(chain) if self.rules.escape is not None else None
         immediate_exit = self.rules.withdrawal is not None and self.rules.withdrawal.notice == 0
 
         targets = np.full((count, n, 2), -1, dtype=np.int64)
         breach = np.full((count, n, self.n_states), -np.inf)
-        for index, (_, actor, kind, _, _) in enumerate(candidates):
+        for index, (kind, actor) in enumerate(candidates):
             for party in range(n):
                 if kind == "comply":
                     breach[index, party] = bound[party]
@@ -394,16 +496,97 @@ class DynamicSolver:
         self._tables[key] = (targets, breach)
         return targets, breach
 
+    def _gaps(self, stacked: np.ndarray, layout: "Layout", chain: Chain) -> np.ndarray:
+        """Return each candidate's gain over every party's best deviation, shape like ``stacked``.
+
+        A party's best deviation from candidate c is a breach or a switch to
+        one of its own legal actions where that is available.
+        """
+        n, count = self.n, layout.count
+        targets, breach = self._deviation_table(layout.candidates, chain)
+        deviation = breach[:, :, None, None, :]
+        if targets.max() >= 0:
+            # Slot ``count`` is a candidate that is never available.
+            switches = np.where(targets >= 0, targets, count)
+            legal = np.full((n, count + 1) + stacked.shape[2:], -np.inf)
+            np.copyto(legal[:, :count], stacked.swapaxes(0, 1), where=layout.available[None, :, None])
+            parties = np.arange(n)[None, :]
+            switched = np.maximum(legal[parties, switches[..., 0]], legal[parties, switches[..., 1]])
+            deviation = np.maximum(switched, deviation)
+        return stacked - deviation
+
+    def _incentives_hold(self, stacked: np.ndarray, layout: "Layout", z: np.ndarray, chain: Chain) -> np.ndarray:
+        """Return where no checked party gains by deviating from each candidate, shape like ``stacked``.
+
+        The same test as ``_gaps(...) >= -TIE_TOLERANCE * (1 + |stacked|)``,
+        taken one deviation at a time.  A candidate's value minus the largest
+        deviation equals the smallest of its differences with each deviation
+        in floating point too, so both give the same result.  The switches
+        only concern a party's own candidates: comply, its notice and its
+        escape, so they are compared pairwise per party instead of gathered
+        for every candidate and party.
+        """
+        floor = np.abs(stacked)
+        floor += 1.0
+        floor *= -TIE_TOLERANCE
+        table, rows = self._breach_table(layout, chain)
+        met = np.ones(stacked.shape, dtype=bool)
+        if rows:
+            breach = self._per_pass(z, chain, ("breach", layout.key), lambda: np.broadcast_to(
+                table[:rows], (rows,) + stacked.shape[1:]).copy())
+            np.greater_equal(stacked[:rows] - breach, floor[:rows], out=met[:rows])
+
+        # Switches between a party's own candidates, checked in both directions.
+        comply, comply_floor, comply_met = stacked[0], floor[0], met[0]
+        notice, escape = layout.notice_index, layout.escape_index
+        if notice.size:
+            parties = layout.notice_party
+            own, own_floor = stacked[notice, parties], floor[notice, parties]
+            base, base_floor = comply[parties], comply_floor[parties]
+            comply_met[parties] &= (base - own) >= base_floor
+            met[notice, parties] &= (own - base) >= own_floor
+        if escape.size:
+            parties, closed = layout.escape_party, ~layout.escape_open
+            escaped, escaped_floor = stacked[escape, parties], floor[escape, parties]
+            base, base_floor = comply[parties], comply_floor[parties]
+            comply_met[parties] &= ((base - escaped) >= base_floor) | closed
+            met[escape, parties] &= (escaped - base) >= escaped_floor
+            if layout.both_party.size:
+                parties, at_notice, at_escape = layout.both_party, layout.both_notice, layout.both_escape
+                own, own_floor = stacked[at_notice, parties], floor[at_notice, parties]
+                escaped, escaped_floor = stacked[at_escape, parties], floor[at_escape, parties]
+                met[at_notice, parties] &= ((own - escaped) >= own_floor) | ~layout.both_open
+                met[at_escape, parties] &= (escaped - own) >= escaped_floor
+        return met
+
+    def _start_slack(self, stacked: np.ndarray, layout: "Layout", chain: Chain) -> np.ndarray:
+        """Gain of complying over each party's best deviation in the first normal phase, (party, column, state)."""
+        comply = stacked[0][:, :, 0, :]
+        bound, _ = self._breaches(chain)
+        deviation = np.broadcast_to(bound[:, None, :], comply.shape).copy()
+        if layout.notice_index.size:
+            parties = layout.notice_party
+            own = stacked[layout.notice_index, parties][:, :, 0, :]
+            deviation[parties] = np.maximum(deviation[parties], own)
+        if layout.escape_index.size:
+            parties = layout.escape_party
+            escaped = stacked[layout.escape_index, parties][:, :, 0, :]
+            escaped = np.where(layout.escape_open[:, :, 0, :], escaped, -np.inf)
+            deviation[parties] = np.maximum(deviation[parties], escaped)
+        return comply - deviation
+
     # --------------------------------------------------------------- one period
 
     def _step(self, position: int, cont: np.ndarray, z: np.ndarray, chain: Chain,
-              fixed: np.ndarray | None, settle: "Settling | None" = None):
+              fixed: np.ndarray | None, settle: "Settling | None" = None, slack_wanted: bool = True):
         """Values and profile codes at one clock position.
 
         ``cont`` contains each party's expected value of every next phase (the
         last slot is the end of the treaty).  With ``fixed`` the profile codes
         are given and only evaluated.  With ``settle`` each previous choice is
-        kept while it is still an equilibrium (see ``Settling``).
+        kept while it is still an equilibrium (see ``Settling``).  The slack
+        of the incentive constraints is returned at position 0 unless
+        ``slack_wanted`` is False.
         """
         if self._rigid and settle is None:
             return self._rigid_step(cont, z, chain, fixed)
@@ -412,10 +595,6 @@ class DynamicSolver:
         phases = self.phases
         columns = z.shape[1]
         states = self.n_states
-        delta = self.delta[:, None, None, None]
-
-        values = np.empty((n, columns, phases.size, states))
-        codes = np.full((columns, phases.size, states), BREAKDOWN, dtype=np.int8)
         no_treaty = chain.no_treaty[:, None, None, :]
         bound, partner_breach_values = self._breaches(chain)
         bound_breach = bound[:, None, None, :]
@@ -426,72 +605,59 @@ class DynamicSolver:
         # stacking copies made up a large part of a step.
         normal = self._normal
         z4 = z[:, :, None, None]
-        shape = (n, columns, len(normal), states)
         withdrawal = self.rules.withdrawal
-        notice_parties = []
-        if withdrawal is not None and self.clock.notice_allowed[position]:
-            notice_parties = [j for j in range(n) if self.strategic[j]]
-        escape = self.rules.escape
-        escaping = list(self._escape_slots.items())
-        stacked = np.empty((1 + len(notice_parties) + len(escaping),) + shape)
+        layout = self._layout(bool(withdrawal is not None and self.clock.notice_allowed[position]))
+        count = layout.count
+        stacked = np.empty((count, n, columns, len(normal), states))
 
         # Every candidate discounts the same continuation, so discount it once.
-        discounted = delta * cont
-        np.add(discounted[:, :, self._normal_next, :], z4, out=stacked[0])
-        candidates = [(COMPLY, -1, "comply", stacked[0], self._everywhere)]
+        discounted = self.delta[:, None, None, None] * cont
+        shape = stacked.shape[1:]
+        z_normal = self._per_pass(z, chain, "z", lambda: np.broadcast_to(z4, shape).copy())
+        _add_phases(z_normal, discounted, self._normal_next, stacked[0])
 
-        if notice_parties:
+        notice = layout.notice_index
+        if notice.size:
+            # The notices differ only in who pays the cost of giving notice.
+            block = stacked[1:1 + notice.size]
             if withdrawal.notice == 0:
-                common = no_treaty
+                block[...] = no_treaty
             else:
-                common = z4 + discounted[:, :, self._notice_slot, :]
-            for j in notice_parties:
-                notice_values = stacked[len(candidates)]
-                notice_values[...] = common
-                notice_values[j] -= withdrawal.cost
-                candidates.append((NOTICE_CODE + j, j, "notice", notice_values, self._everywhere))
+                np.add(z4, discounted[:, :, self._notice_slot, :], out=block[0])
+                block[1:] = block[0]
+            stacked[notice, layout.notice_party] -= withdrawal.cost
 
-        for j, _ in escaping:
-            stage = self._suspension_stage(j, z)
-            escape_values = stacked[len(candidates)]
-            np.add(stage[:, :, None, :], discounted[:, :, self._escape_next[j], :], out=escape_values)
+        escape = self.rules.escape
+        for candidate, j in zip(layout.escape_index, layout.escape_party):
+            escape_values = stacked[candidate]
+            stage = self._per_pass(z, chain, ("escape stage", j),
+                                   lambda: np.broadcast_to(self._stages(z, chain)[j][:, :, None, :], shape).copy())
+            _add_phases(stage, discounted, self._escape_next[j], escape_values)
             escape_values[j] -= escape.cost
             if escape.cost_type == "transfer":
                 others = np.arange(n) != j
                 escape_values[others] += escape.cost / (n - 1)
-            candidates.append((NOTICE_CODE + n + j, j, "escape", escape_values, self._escape_available[j]))
-
-        count = len(candidates)
-        available, candidate_codes = self._candidate_arrays(candidates)
 
         if fixed is None:
-            targets, breach = self._deviation_table(candidates, chain)
-            switches = self._switch_slots(targets)
-
-            # A party's best deviation from candidate c: a breach, or switching
-            # to one of its own legal actions where that is available.
-            deviation = breach[:, :, None, None, :]
-            if switches is not None:
-                # Slot ``count`` is a candidate that is never available.
-                legal = np.full((n, count + 1) + shape[1:], -np.inf)
-                np.copyto(legal[:, :count], stacked.swapaxes(0, 1), where=available[None, :, None])
-                parties = np.arange(n)[None, :]
-                switched = np.maximum(legal[parties, switches[..., 0]], legal[parties, switches[..., 1]])
-                deviation = np.maximum(switched, deviation)
-            gap = stacked - deviation
-            holds = gap >= -TIE_TOLERANCE * (1.0 + np.abs(stacked))
-            holds |= ~self.strategic[None, :, None, None, None]
-            equilibrium = available[:, None] & holds.all(axis=1)
-            if position == 0:
-                slack = gap[0][:, :, 0, :]
+            if settle is None:
+                holds = self._incentives_hold(stacked, layout, z, chain)
+                if position == 0 and slack_wanted:
+                    slack = self._start_slack(stacked, layout, chain)
+            else:
+                gap = self._gaps(stacked, layout, chain)
+                holds = gap >= -TIE_TOLERANCE * (1.0 + np.abs(stacked))
+                holds |= ~self.strategic[None, :, None, None, None]
+                if position == 0:
+                    slack = gap[0][:, :, 0, :]
+            equilibrium = layout.available[:, None] & holds.all(axis=1)
 
             # Largest weighted joint value; within a tie, the earliest candidate,
             # which has fewer exits and escapes.
             if settle is not None:
                 # How far each candidate misses its worst incentive constraint.
                 shortfall = np.where(self.strategic[None, :, None, None, None], -gap, -np.inf).max(axis=1)
-                shortfall = np.where(available[:, None], shortfall, np.inf)
-                equilibrium, keep = settle.restrict(position, equilibrium, shortfall, candidate_codes,
+                shortfall = np.where(layout.available[:, None], shortfall, np.inf)
+                equilibrium, keep = settle.restrict(position, equilibrium, shortfall, layout.codes,
                                                     normal)
             weighted = self.select_weights[0] * stacked[:, 0]
             for party in range(1, n):
@@ -503,28 +669,42 @@ class DynamicSolver:
             if settle is not None:
                 index = np.where(keep >= -1, keep, index)
         else:
-            index = _candidate_index(candidate_codes, fixed[:, normal, :])
+            index = _candidate_index(layout.codes, fixed[:, normal, :])
 
-        chosen = np.where(index >= 0, candidate_codes[np.maximum(index, 0)], BREAKDOWN).astype(np.int8)
+        # Index -1 picks the last entry of the code table, which is breakdown.
+        chosen = layout.code_table[index]
         # A masked copy per candidate is cheaper than take_along_axis for a few candidates.
         picked = stacked[0].copy()
         for candidate in range(1, count):
             np.copyto(picked, stacked[candidate], where=(index == candidate)[None])
-        normal_values = np.where(index[None] >= 0, picked, no_treaty)
-        values[:, :, self._normal_at, :] = normal_values
+        lapsed = index < 0
+        if lapsed.any():
+            no_treaty_normal = self._per_pass(z, chain, ("no treaty", len(normal)),
+                                              lambda: np.broadcast_to(no_treaty, shape).copy())
+            np.copyto(picked, no_treaty_normal, where=lapsed[None])
+        if self._only_normal:
+            return picked, chosen, slack
+
+        values = np.empty((n, columns, phases.size, states))
+        codes = np.full((columns, phases.size, states), BREAKDOWN, dtype=np.int8)
+        values[:, :, self._normal_at, :] = picked
         codes[:, self._normal_at, :] = chosen
 
         # Suspended phases: the invoker acts unregulated, partners respond.
         for j, these in enumerate(self._suspended):
             if these.size:
-                stage = self._suspension_stage(j, z)
-                run_values = stage[:, :, None, :] + discounted[:, :, self._suspended_next[j], :]
+                run_shape = (n, columns, these.size, states)
+                stage = self._per_pass(z, chain, ("suspended stage", j), lambda: np.broadcast_to(
+                    self._stages(z, chain)[j][:, :, None, :], run_shape).copy())
+                run_values = _add_phases(stage, discounted, self._suspended_next[j], np.empty(run_shape))
                 if fixed is None:
-                    holds = np.ones(run_values.shape[1:], dtype=bool)
+                    partner = self._per_pass(z, chain, ("partner breach", these.size), lambda: np.broadcast_to(
+                        partner_breach_values[:, None, None, :], run_shape).copy())
+                    holds = np.ones(run_shape[1:], dtype=bool)
                     for party in range(n):
                         if party == j or not self.strategic[party]:
                             continue
-                        gap = run_values[party] - partner_breach_values[party][None, None, :]
+                        gap = run_values[party] - partner[party]
                         holds &= gap >= -TIE_TOLERANCE * (1.0 + np.abs(run_values[party]))
                     run_codes = np.where(holds, COMPLY, BREAKDOWN).astype(np.int8)
                     if settle is not None:
@@ -536,8 +716,12 @@ class DynamicSolver:
                         run_codes = settle.run_on(position, these, run_codes, shortfall)
                 else:
                     run_codes = fixed[:, self._suspended_at[j], :]
-                values[:, :, self._suspended_at[j], :] = np.where(run_codes[None] == COMPLY, run_values,
-                                                                  no_treaty)
+                lapsed = run_codes != COMPLY
+                if lapsed.any():
+                    no_treaty_run = self._per_pass(z, chain, ("no treaty", these.size), lambda: np.broadcast_to(
+                        no_treaty, run_shape).copy())
+                    np.copyto(run_values, no_treaty_run, where=lapsed[None])
+                values[:, :, self._suspended_at[j], :] = run_values
                 codes[:, self._suspended_at[j], :] = run_codes
 
         # Notice phases: everyone stays bound until the notice runs out.
@@ -662,8 +846,10 @@ class DynamicSolver:
             # gains has shape (party, column, target, phase, state).
             gains = candidate[:, None, :, :, :] - current[:, :, None, :, :]
             acceptable = np.all(gains > TIE_TOLERANCE, axis=0)
-            objective = bargaining_objective(gains, self.weights, self.rule)
-            objective = np.where(acceptable, objective, -np.inf)
+            # Scoring only the acceptable amendments skips most of the
+            # logarithms: at most terms some party would lose.
+            objective = np.full(acceptable.shape, -np.inf)
+            objective[acceptable] = bargaining_objective(gains[:, acceptable], self.weights, self.rule)
             best = np.argmax(objective, axis=1)
             found = np.take_along_axis(objective, best[:, None], axis=1)[:, 0] > -np.inf
             choice = np.where(found, best, -1)
@@ -869,6 +1055,24 @@ class DynamicSolver:
             settle.previous = [np.array(entry) for entry in new_codes]
         return None
 
+    def _prefix_repeats_loop(self) -> bool:
+        """Return True when the clock positions before its loop behave as the loop's positions.
+
+        A clock without a sunset clause runs through positions ``0 .. L-1``
+        and then loops over ``L .. size-1``.  Suppose the loop is as long as
+        the part before it and notice is allowed alike at positions ``p`` and
+        ``p + L``.  Then a step at ``p`` computes what a step at ``p + L``
+        computes from the same continuation, as long as no amendment applies
+        (the review positions all lie in the loop).  So a sweep gives the
+        positions before the loop the values that the next sweep gives the
+        loop.
+        """
+        clock = self.clock
+        size = clock.size
+        loop_start = int(clock.next[size - 1])
+        return (clock.cyclic and size >= 2 and 2 * loop_start == size
+                and bool(np.array_equal(clock.notice_allowed[:loop_start], clock.notice_allowed[loop_start:])))
+
     def _cyclic_pass(self, gammas, chain, base, fixed, keep_values, reviews):
         clock = self.clock
         z = self.regime_values(gammas)
@@ -904,30 +1108,69 @@ class DynamicSolver:
         returns = np.zeros(columns, dtype=int)
         messages: list[str] = []
 
-        def sweep(current, settle=None):
-            """Run one Gauss-Seidel sweep backwards over the clock, leaving ``current`` unchanged."""
-            nonlocal slack
+        def sweep(current, settle=None, positions=range(size - 1, -1, -1)):
+            """Run one Gauss-Seidel sweep backwards over the clock, leaving ``current`` unchanged.
+
+            ``positions`` restricts the sweep to some positions, in the order
+            given; the others keep their values and get no codes.
+            """
+            nonlocal start_step
             updated = list(current)
             sweep_codes = [None] * size
             change = 0.0
-            for position in range(size - 1, -1, -1):
+            for position in positions:
                 following = updated[clock.next[position]]
                 cont = self._continuation(following, chain)
+                # The slack at position 0 matters only after the last sweep, so
+                # it is computed then from this step's input (see ``start_step``).
                 values, step_codes, step_slack = self._step(
                     position, cont, z, chain, None if fixed is None else fixed.codes[position],
-                    settle)
+                    settle, slack_wanted=settle is not None)
                 if clock.review[position] and reviews is not None:
                     values = self._review(position, values, base, fixed, reviews, policy, play)
                 if position == 0:
-                    slack = step_slack
+                    start_step = ("continuation", following) if settle is None else ("slack", step_slack)
                 change = max(change, float(np.max(np.abs(values - current[position]))))
                 updated[position] = values
                 sweep_codes[position] = step_codes
             return updated, sweep_codes, change
 
+        # Where the positions before the loop repeat it (see ``_prefix_repeats_loop``),
+        # a sweep's values before the loop are those that the next sweep gives
+        # the loop.  So each sweep here runs over the loop alone, one sweep
+        # ahead, and takes the values and codes before the loop from that
+        # sweep.  The results are those of full sweeps at about half the cost.
+        loop_start = int(clock.next[size - 1])
+        shifted = fixed is None and reviews is None and self._prefix_repeats_loop()
+        loop = range(size - 1, loop_start - 1, -1)
+        ahead: tuple | None = None
+        # What the last sweep fed the step at position 0: its continuation
+        # values, or the slack itself where a settling sweep computed it.
+        start_step = None
+
+        def sweep_ahead(current):
+            """Return what ``sweep(current)`` returns, from sweeps over the loop alone."""
+            nonlocal ahead, start_step
+            if ahead is not None and ahead[0] is current[loop_start]:
+                this = ahead[1]
+            else:
+                this = sweep(current, positions=loop)
+            following = sweep(this[0], positions=loop)
+            ahead = (this[0][loop_start], following)
+
+            values, step_codes, change = list(this[0]), list(this[1]), this[2]
+            for position in range(loop_start):
+                repeat = following[0][position + loop_start]
+                change = max(change, float(np.max(np.abs(repeat - current[position]))))
+                values[position] = repeat
+                step_codes[position] = following[1][position + loop_start]
+            start_step = ("continuation", values[clock.next[0]])
+            return values, step_codes, change
+
+        advance = sweep_ahead if shifted else sweep
         while iterations < self.max_iterations:
             iterations += 1
-            stored, new_codes, residual = sweep(stored)
+            stored, new_codes, residual = advance(stored)
             codes[:] = new_codes
 
             snapshot = np.stack(codes)
@@ -988,6 +1231,11 @@ class DynamicSolver:
                     # so a few jumps reach the fixed point; check after each.
                     stored = [self._rigid_jump(stored[0], z, chain)]
 
+        if start_step is not None and start_step[0] == "continuation":
+            slack = self._step(0, self._continuation(start_step[1], chain), z, chain,
+                               None if fixed is None else fixed.codes[0])[2]
+        elif start_step is not None:
+            slack = start_step[1]
         start_values = stored[0][:, :, self.phases.start, self.game.start]
         stats = SolveStats(converged=converged, iterations=iterations, residual=residual,
                            method="value iteration with exact policy evaluation", messages=messages)
@@ -1087,6 +1335,19 @@ def _as_index(indices: np.ndarray):
     if step > 0 and np.all(np.diff(indices) == step):
         return slice(int(indices[0]), int(indices[-1]) + 1, step)
     return indices
+
+
+def _add_phases(constant: np.ndarray, values: np.ndarray, phases, out: np.ndarray) -> np.ndarray:
+    """Write ``constant + values[:, :, phases, :]`` into ``out`` and return it.
+
+    ``phases`` is a slice or an index array.  ``numpy.take`` into ``out``
+    gathers an index array several times faster than fancy indexing does.
+    """
+    if isinstance(phases, slice):
+        return np.add(constant, values[:, :, phases, :], out=out)
+    np.take(values, phases, axis=2, out=out)
+    out += constant
+    return out
 
 
 def _candidate_index(candidate_codes: np.ndarray, codes: np.ndarray) -> np.ndarray:

@@ -1,0 +1,136 @@
+"""The solver's faster paths through a period and a cyclic sweep against the plain formulations.
+
+Each fast path claims to give the same floating-point results as a plainer
+way of computing the same thing, not merely close ones, so these tests
+compare with exact equality:
+
+* the incentive check taken one deviation at a time, and the slack at the
+  start, against each candidate's gap to its best deviation;
+* cyclic passes that sweep only the loop of the clock, one sweep ahead,
+  against full sweeps over every position;
+* amendment bargaining that scores only the acceptable amendments against
+  scoring every amendment and masking afterwards.
+"""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from engine.bargaining import bargaining_objective
+from engine.dynamic import TIE_TOLERANCE, DynamicSolver
+from engine.game import EscapeRules, ReviewRules, WithdrawalRules
+from helpers import random_game
+
+
+def flexible_game(seed: int, notice: int, partner_response: str, review_every: int | None = None,
+                  earliest: int = 0):
+    """A random game with withdrawal, an escape hatch open in every state and, optionally, a review."""
+    game = random_game(seed)
+    n, states = game.n_parties, game.n_states
+    rules = dataclasses.replace(
+        game.rules,
+        withdrawal=WithdrawalRules(notice=notice, cost=0.1, earliest=earliest),
+        escape=EscapeRules(trigger=np.ones((n, states), dtype=bool), suspension=2, cost=0.05,
+                           cost_type="transfer", cooldown=1, max_uses=None,
+                           partner_response=partner_response),
+        review=None if review_every is None else ReviewRules(every=review_every, amendment_cost=0.05),
+    )
+    return dataclasses.replace(game, rules=rules)
+
+
+def plain_holds(core: DynamicSolver, stacked, layout, chain):
+    """The incentive check as the gap of each candidate to its best deviation."""
+    gap = core._gaps(stacked, layout, chain)
+    holds = gap >= -TIE_TOLERANCE * (1.0 + np.abs(stacked))
+    return holds | ~core.strategic[None, :, None, None, None]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+@pytest.mark.parametrize("notice, partner_response", [(0, "comply"), (1, "rebalance"), (2, "comply")])
+@pytest.mark.parametrize("strategic", [None, "first two"])
+def test_incentive_check_matches_gap_check(seed, notice, partner_response, strategic):
+    game = flexible_game(seed, notice, partner_response)
+    mask = None if strategic is None else np.arange(game.n_parties) < 2
+    core = DynamicSolver(game, strategic=mask)
+    chain = core.own
+    z = core.regime_values(np.linspace(0.0, 1.0, 7))
+    rng = np.random.default_rng(seed)
+
+    for notice_open in (True, False):
+        layout = core._layout(notice_open)
+        shape = (layout.count, core.n, z.shape[1], len(core._normal), core.n_states)
+        # Values drawn from a few levels, some of them the breach values
+        # themselves, so that exact ties and near ties are common.
+        bound, _ = core._breaches(chain)
+        levels = np.concatenate([bound.ravel(), bound.ravel() + 1e-12, rng.uniform(-1, 3, 6)])
+        stacked = rng.choice(levels, size=shape)
+
+        fast = core._incentives_hold(stacked, layout, z, chain)
+        assert np.array_equal(fast, plain_holds(core, stacked, layout, chain))
+        # Both outcomes occur, so the comparison is not between two constant arrays.
+        assert fast.any()
+        assert not fast.all()
+
+        # The slack reported at the start is the gap of compliance in the first normal phase.
+        gap = core._gaps(stacked, layout, chain)
+        assert np.array_equal(core._start_slack(stacked, layout, chain), gap[0][:, :, 0, :])
+
+
+def sweep_results(game, shifted: bool, sweeps: int | None = None):
+    """Run a cyclic pass, stopped after ``sweeps`` sweeps when given."""
+    core = DynamicSolver(game)
+    if not shifted:
+        core._prefix_repeats_loop = lambda: False
+    if sweeps is not None:
+        core.max_iterations = sweeps
+    result, stats = core.run_pass(np.linspace(0.0, 1.0, 9), core.own, None, keep_values=True)
+    return core, result, stats
+
+
+def assert_same_pass(first, second):
+    (result, stats), (other, other_stats) = first, second
+    assert stats.iterations == other_stats.iterations
+    assert stats.residual == other_stats.residual
+    assert stats.converged == other_stats.converged
+    for a, b in zip(result.values, other.values):
+        assert np.array_equal(a, b)
+    for a, b in zip(result.policy.codes, other.policy.codes):
+        assert np.array_equal(a, b)
+    assert np.array_equal(result.slack, other.slack)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("notice, partner_response", [(0, "comply"), (1, "rebalance")])
+def test_loop_sweeps_match_full_sweeps(seed, notice, partner_response):
+    game = flexible_game(seed, notice, partner_response, review_every=2 + seed % 2)
+    assert DynamicSolver(game)._prefix_repeats_loop()
+
+    # Stopped early, the values are the iterates themselves rather than those
+    # of a final exact evaluation, so every position of every sweep counts.
+    for sweeps in (1, 2, 3, 5, None):
+        ahead = sweep_results(game, shifted=True, sweeps=sweeps)[1:]
+        full = sweep_results(game, shifted=False, sweeps=sweeps)[1:]
+        assert_same_pass(ahead, full)
+
+
+def test_prefix_check_rejects_waiting_period():
+    # Notice is not allowed during the first periods, so the positions before
+    # the loop differ from the loop's and cannot be taken from it.
+    game = flexible_game(0, 1, "comply", review_every=2, earliest=2)
+    assert not DynamicSolver(game)._prefix_repeats_loop()
+
+
+@pytest.mark.parametrize("rule", ["nash-patience", "nash-equal", "utilitarian"])
+def test_amendment_scoring_matches_masking(rule):
+    rng = np.random.default_rng(5)
+    gains = rng.uniform(-0.5, 1.0, size=(3, 6, 6, 2, 2))
+    weights = np.array([0.5, 0.3, 0.2])
+    acceptable = np.all(gains > TIE_TOLERANCE, axis=0)
+    assert acceptable.any()
+    assert not acceptable.all()
+
+    masked = np.where(acceptable, bargaining_objective(gains, weights, rule), -np.inf)
+    scored = np.full(acceptable.shape, -np.inf)
+    scored[acceptable] = bargaining_objective(gains[:, acceptable], weights, rule)
+    assert np.array_equal(masked, scored)
