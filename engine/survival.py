@@ -524,8 +524,8 @@ def _propagate_rigid(core: DynamicSolver, z: np.ndarray, policy: Policy, periods
     ``m``, the mass after breakdown ``d`` and the no-treaty outlook ``o``.
     With ``c`` the complying states and ``P`` the declared chain,
     ``m' = (m c) P``, ``d' = (d + m (1 - c)) P`` and ``o' = o P``.  Every
-    reported quantity is linear in ``(m, d, o)``, so the loop only applies
-    the map, and one product gives all periods.  Unlike the general loop, no
+    reported quantity is linear in ``(m, d, o)``, so the distributions of all
+    periods come from powers of the map.  Unlike the general loop, no
     mass below ``NEGLIGIBLE`` is dropped, which changes nothing above that size.
     """
     game = core.game
@@ -541,13 +541,20 @@ def _propagate_rigid(core: DynamicSolver, z: np.ndarray, policy: Policy, periods
     step[states:2 * states, states:2 * states] = transition
     step[2 * states:, 2 * states:] = transition
 
+    # Row t is the start row times step^t.  Doubling the filled rows with
+    # step^1, step^2, step^4, ... takes logarithmically many products.
+    first = np.zeros(3 * states)
+    first[game.start] = 1.0
+    first[2 * states + game.start] = 1.0
     path = np.zeros((periods, 3 * states))
-    current = np.zeros(3 * states)
-    current[game.start] = 1.0
-    current[2 * states + game.start] = 1.0
-    for t in range(periods):
-        path[t] = current
-        current = current @ step
+    path[:1] = first
+    power, filled = step, 1
+    while filled < periods:
+        taken = min(filled, periods - filled)
+        path[filled:filled + taken] = path[:taken] @ power
+        filled += taken
+        power = power @ power
+    current = path[-1] @ step if periods else first
 
     alive_mass = path[:, :states]
     dead_mass = path[:, states:2 * states]
