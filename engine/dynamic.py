@@ -624,7 +624,8 @@ class DynamicSolver:
             if withdrawal.notice == 0:
                 block[...] = no_treaty
             else:
-                np.add(z4, discounted[:, :, self._notice_slot, :], out=block[0])
+                # The sum is the same in every normal phase, so add once and copy.
+                block[0] = z4 + discounted[:, :, self._notice_slot, :]
                 block[1:] = block[0]
             stacked[notice, layout.notice_party] -= withdrawal.cost
 
@@ -697,14 +698,21 @@ class DynamicSolver:
                 run_shape = (n, columns, these.size, states)
                 stage = self._per_pass(z, chain, ("suspended stage", j), lambda: np.broadcast_to(
                     self._stages(z, chain)[j][:, :, None, :], run_shape).copy())
-                run_values = _add_phases(stage, discounted, self._suspended_next[j], np.empty(run_shape))
+                # Written in place where the phases are contiguous, to save a copy.
+                at = self._suspended_at[j]
+                into = values[:, :, at, :] if isinstance(at, slice) else np.empty(run_shape)
+                run_values = _add_phases(stage, discounted, self._suspended_next[j], into)
                 if fixed is None:
-                    partner = self._per_pass(z, chain, ("partner breach", these.size), lambda: np.broadcast_to(
-                        partner_breach_values[:, None, None, :], run_shape).copy())
+                    # A partner released from its obligations (breach value
+                    # -inf everywhere) never gains by breaching, so it is not checked.
+                    checked = self._per_pass(z, chain, ("bound partners", j), lambda: [
+                        party for party in range(n) if party != j and self.strategic[party]
+                        and np.isfinite(partner_breach_values[party]).any()])
+                    if checked:
+                        partner = self._per_pass(z, chain, ("partner breach", these.size), lambda: np.broadcast_to(
+                            partner_breach_values[:, None, None, :], run_shape).copy())
                     holds = np.ones(run_shape[1:], dtype=bool)
-                    for party in range(n):
-                        if party == j or not self.strategic[party]:
-                            continue
+                    for party in checked:
                         gap = run_values[party] - partner[party]
                         holds &= gap >= -TIE_TOLERANCE * (1.0 + np.abs(run_values[party]))
                     run_codes = np.where(holds, COMPLY, BREAKDOWN).astype(np.int8)
@@ -722,8 +730,9 @@ class DynamicSolver:
                     no_treaty_run = self._per_pass(z, chain, ("no treaty", these.size), lambda: np.broadcast_to(
                         no_treaty, run_shape).copy())
                     np.copyto(run_values, no_treaty_run, where=lapsed[None])
-                values[:, :, self._suspended_at[j], :] = run_values
-                codes[:, self._suspended_at[j], :] = run_codes
+                if not isinstance(at, slice):
+                    values[:, :, at, :] = run_values
+                codes[:, at, :] = run_codes
 
         # Notice phases: everyone stays bound until the notice runs out.
         notice = self._notice_phases
