@@ -37,7 +37,7 @@ from engine.loader import load_treaty, parse_treaty_text  # noqa: E402
 from engine.reference import solve_reference  # noqa: E402
 from engine.score import score_game  # noqa: E402
 from engine.solve import Solver  # noqa: E402
-from engine.sweep import run_sweep  # noqa: E402
+from engine.sweep import SweepError, check_output_path, run_sweep  # noqa: E402
 
 W1_TEXT = """
 schema: treaty/v1
@@ -196,6 +196,8 @@ def ratios(args) -> list[tuple[str, str, str, str]]:
     cases.append((f"W2 cyber-flexible.yaml ({w2.settings.grid} grid points)", w2))
     for name, game in cases:
         engine = best_time(lambda: Solver(game).solve(), args.repeat)
+        if game is w2:
+            print("running the reference solver on W2, which takes minutes", file=sys.stderr)
         reference = best_time(lambda: solve_reference(game), 1)
         print(f"measured ratio on {name}", file=sys.stderr)
         rows.append((name, f"{engine * 1e3:.1f} ms", f"{reference * 1e3:.0f} ms", f"{reference / engine:.0f}x"))
@@ -260,8 +262,18 @@ def main(argv=None) -> int:
         parser.error(f"invalid --repeat {args.repeat}: expected 1 or more")
     if args.sweep_workers < 0:
         parser.error(f"invalid --sweep-workers {args.sweep_workers}: expected 0 or more")
+    if args.out:
+        # Checked before the minutes of measuring, so that a mistyped path loses nothing.
+        try:
+            check_output_path("--out", args.out)
+        except SweepError as error:
+            parser.error(str(error))
 
-    text = render(args, workloads(args), ratios(args), scaling(args))
+    try:
+        text = render(args, workloads(args), ratios(args), scaling(args))
+    except KeyboardInterrupt:
+        print("interrupted; no tables written", file=sys.stderr)
+        return 130
     print(text, end="")
     if args.out:
         Path(args.out).write_text(text)
