@@ -106,6 +106,13 @@ def nash_lottery(gains: np.ndarray, weights: np.ndarray, tolerance: float = 1e-1
         # The objective of the gains as given, not of the rescaled ones.
         return float(np.sum(w * np.log(u * scale)))
 
+    def accept(u, support, probability):
+        support, probability = _concentrate(g, u, support, probability)
+        order = np.argsort(-probability, kind="stable")
+        chosen = np.asarray(support, dtype=np.int64)[order]
+        return chosen, probability[order], objective(u)
+
+    tried = set()
     for _ in range(max_rounds):
         try:
             probability, support = _optimise_on_support(g, w, support, probability, tolerance)
@@ -119,12 +126,17 @@ def nash_lottery(gains: np.ndarray, weights: np.ndarray, tolerance: float = 1e-1
         # A lottery within STALL_GAP of the peak's objective is then accepted,
         # and its gains may differ from the peak's along that flat direction.
         if scores[best] <= 1.0 + tolerance or (best in support and scores[best] <= 1.0 + STALL_GAP):
-            support, probability = _concentrate(g, u, support, probability)
-            order = np.argsort(-probability, kind="stable")
-            chosen = np.asarray(support, dtype=np.int64)[order]
-            return chosen, probability[order], objective(u)
+            return accept(u, support, probability)
         if best in support:
             break
+
+        # Rounding in nearly collinear terms can make candidates take turns as
+        # the worst violation, each dropped again at a probability near zero.
+        # A support tried before, within STALL_GAP of the peak, is such a cycle.
+        grown = frozenset(support + [best])
+        if grown in tried and scores[best] <= 1.0 + STALL_GAP:
+            return accept(u, support, probability)
+        tried.add(grown)
         support = support + [best]
         probability = np.append(probability, 0.0)
     raise SolverError("the Nash bargaining over lotteries of terms did not settle, so no "

@@ -160,3 +160,45 @@ def test_flat_face_mixes_the_closest_terms():
 
     assert sorted(support.tolist()) == [1, 2]
     np.testing.assert_allclose(probability, [0.5, 0.5], atol=1e-12)
+
+
+# Gains of eleven terms at a renegotiation of the flexible cyber treaty at a
+# monthly period. Regime values linear in strictness put the terms on a line
+# up to rounding, where a search that adds the worst violation each round can
+# cycle between terms whose optimality conditions miss by about 1e-13.
+NEARLY_COLLINEAR = np.array([
+    [0.4479059724304566, 0.46563738417481204, 0.48336879591908577, 0.5011002076633684,
+     0.5188316194076439, 0.5365630311519229, 0.5542944428962873, 0.5720258546405539,
+     0.589757266384833, 0.6074886781291138, 0.6252200898733946],
+    [0.31728268260652204, 0.3038020888730877, 0.2903214951396542, 0.2768409014062181,
+     0.26336030767278196, 0.24987971393934583, 0.23639912020591414, 0.2229185264724789,
+     0.20943793273904188, 0.1959573390056093, 0.18247674527217583],
+    [0.39070928990634, 0.3876660638731906, 0.3846228378398884, 0.3815796118067425,
+     0.37853638577345095, 0.37549315974030506, 0.3724499337071592, 0.3694067076738392,
+     0.36636348164070043, 0.36332025560756165, 0.3602770295742559],
+])
+NEARLY_COLLINEAR_WEIGHTS = np.array([0.31537427571861687, 0.1535355580379966, 0.5310901662433866])
+
+
+def test_nearly_collinear_terms_settle():
+    # Every lottery's gains lie on the segment between the first and the last
+    # term, up to rounding. So the peak over lotteries is the peak of the
+    # concave function t -> f(t g_first + (1 - t) g_last), found here by
+    # ternary search, and the search must reach it up to rounding.
+    gains, weights = NEARLY_COLLINEAR, NEARLY_COLLINEAR_WEIGHTS
+    support, probability, objective = nash_lottery(gains, weights)
+
+    def along(t):
+        return float(np.sum(weights * np.log(t * gains[:, 0] + (1 - t) * gains[:, -1])))
+
+    low, high = 0.0, 1.0
+    for _ in range(200):
+        first, second = low + (high - low) / 3, high - (high - low) / 3
+        if along(first) < along(second):
+            low = first
+        else:
+            high = second
+    assert objective == pytest.approx(along(low), abs=1e-12)
+    assert probability.sum() == pytest.approx(1.0, abs=1e-12)
+    assert np.all(probability > 0)
+    assert len(support) <= 2
