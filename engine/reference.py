@@ -22,9 +22,12 @@ Three algorithms are covered:
   state).  Renegotiation bargains, in each state, over lotteries of the
   acceptable terms (``engine.reference_bargaining``), and ``V`` is found by
   plain, undamped fixed-point iteration from the engine's upper bound.  An
-  iteration that does not settle within ``MAX_NODE_ITERATIONS`` raises
-  ``RuntimeError``, because the reference has none of the engine's damping,
-  extension lotteries or public draws.  Extensions are covered: at the end
+  iteration that does not settle raises ``RuntimeError``: the limit is
+  ``MAX_NODE_ITERATIONS`` plus twice the steps that a contraction with
+  modulus ``max_i delta_i ** (term + delay)`` needs, and past it the value
+  is taken to flip between outcomes, which the engine settles with damping,
+  extension lotteries or public draws that the reference does not have.
+  Extensions are covered: at the end
   of a segment with an extension left, the parties extend where every
   party's value of the next segment is at least its renegotiation value.
 * ``method="deletion"``, rigid treaties only: start with every state in the
@@ -52,6 +55,16 @@ solve.
 Values are computed under each party's own beliefs about the environment, as
 the engine's ``own`` results are.  The engine's evaluation of the policy under
 the declared chain is not reproduced.
+
+NOTE: the reference sweeps every position from the previous sweep's values,
+while the engine sweeps backwards and uses the values of the same sweep.
+The two paths reach the same values where the selection settles on both.
+Where the engine's selection cycles, the engine settles on an equilibrium
+by dropping the choices that fail by the most and says so in its notes,
+and the reference may return another equilibrium without a warning.  The
+reference's own path can also cycle where the engine's settles; it then
+raises ("may be cycling").  Compare the two only where the engine reports
+no cycling, and read a raised cycle as a limit of the reference.
 """
 
 from __future__ import annotations
@@ -920,13 +933,19 @@ def solve_renegotiation_value(prim: Primitives, aug: Augmented, clock: SunsetClo
     Raises
     ------
     RuntimeError
-        If the value has not settled after ``MAX_NODE_ITERATIONS`` iterations.
+        If the value has not settled after ``MAX_NODE_ITERATIONS`` iterations
+        plus twice the number a contraction with the modulus needs.
     """
     node_value = [[upper[i]] * prim.states for i in range(prim.n)]
     modulus = max(delta ** (duration.term + duration.delay) for delta in prim.delta)
+    # A contraction needs about log(NODE_TOLERANCE (1 - c)) / log(c) steps, which
+    # is far more than MAX_NODE_ITERATIONS when c is close to 1; allow twice that.
+    limit = MAX_NODE_ITERATIONS
+    if 0.0 < modulus < 1.0:
+        limit += math.ceil(2.0 * math.log(NODE_TOLERANCE * (1.0 - modulus)) / math.log(modulus))
     hints = None
     residual = math.inf
-    for iteration in range(1, MAX_NODE_ITERATIONS + 1):
+    for iteration in range(1, limit + 1):
         run = sunset_pass(prim, aug, clock, regime, node_value, amendments, cost)
         value, agreements = renegotiate(prim, duration, run, hints)
         hints = [[g for g, _ in lottery] for lottery in agreements]
@@ -934,8 +953,10 @@ def solve_renegotiation_value(prim: Primitives, aug: Augmented, clock: SunsetClo
         node_value = value
         if converged(residual, modulus, scale, NODE_TOLERANCE):
             return node_value, iteration
-    raise RuntimeError(f"the renegotiation value did not settle in {MAX_NODE_ITERATIONS} undamped "
-                       f"iterations (last change {residual:.3g}), so the reference gives no result")
+    raise RuntimeError(f"the renegotiation value did not settle in {limit} undamped iterations "
+                       f"(last change {residual:.3g}, contraction modulus {modulus:.6g}), so the "
+                       "reference gives no result; it has none of the engine's damping, extension "
+                       "lotteries or public draws for values that flip between outcomes")
 
 
 def engine_bounds(prim: Primitives, aug: Augmented, regime):

@@ -231,7 +231,7 @@ class Solver:
             node = self.renegotiate(fresh_true, None, core.declared, fixed=self.node_own)
             change = float(np.max(np.abs(node.value - node_true)))
             node_true = node.value
-            if change <= core.tolerance * scale:
+            if change <= self.node_tolerance(scale):
                 declared_converged = True
                 break
         declared = core.run_pass(self.grid, core.declared, node_true, fixed=own.policy,
@@ -257,7 +257,6 @@ class Solver:
         column for acceptability and for a better lottery.  If the terms have
         moved off the reduced columns, the iteration goes back to the whole grid.
         """
-        core = self.core
         damping = 1.0
         stalled = 0
         previous_residual = np.inf
@@ -279,7 +278,7 @@ class Solver:
                 recent.append(Step(value=node_value, policy=own.policy, outcome=node))
                 del recent[:-RECENT_POLICIES]
             residual = float(np.max(np.abs(node.value - node_value)))
-            if residual <= core.tolerance * scale:
+            if residual <= self.node_tolerance(scale):
                 if whole:
                     return node.value, True, iterations, residual
                 # Settled on the reduced columns: confirm on the whole grid.
@@ -349,6 +348,23 @@ class Solver:
         if columns is not None:
             node.support = np.where(node.support >= 0, columns[np.maximum(node.support, 0)], -1)
         return own, node
+
+    def node_tolerance(self, scale: float) -> float:
+        """Return the largest change of the renegotiation value that counts as settled.
+
+        While the selected actions and the agreed terms stay the same, the map
+        from one renegotiation value to the next is a contraction with modulus
+        ``c = max_i delta_i ** (term + delay)``, because a treaty agreed at one
+        expiry node reaches the next no sooner.  A change ``d`` then puts the
+        value within ``d c / (1 - c)`` of the fixed point.  So the change must
+        be at most ``tolerance * scale * (1 - c) / c``, and never more than
+        ``tolerance * scale``.  With a short term, ``c`` is close to 1 and the
+        bound is much tighter than the change alone.
+        """
+        duration = self.game.rules.duration
+        modulus = float(np.max(self.core.delta ** (duration.term + duration.delay)))
+        factor = min(1.0, (1.0 - modulus) / modulus) if modulus > 0.0 else 1.0
+        return self.core.tolerance * scale * factor
 
     def reduced_columns(self, support: np.ndarray, reviews, neighbours: int = NEIGHBOURS) -> np.ndarray:
         """Return the grid columns near the ``support`` columns and those their values depend on.

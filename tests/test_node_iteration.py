@@ -11,9 +11,9 @@ that the value the solver returns is a fixed point on the whole grid.
 import numpy as np
 import pytest
 
-from engine.game import DurationRules, ReviewRules, Rules
+from engine.game import DurationRules, ReviewRules, Rules, Settings
 from engine.solve import Solver, _restrict
-from helpers import opposed_pair
+from helpers import make_game, make_party, opposed_pair
 
 TRANSITION = np.array([[0.8, 0.2], [0.3, 0.7]])
 
@@ -66,3 +66,30 @@ def test_node_value_reproduces_on_grid(solver):
                                 core.own)
 
     np.testing.assert_allclose(again.value, node, rtol=0, atol=core.tolerance * scale)
+
+
+def test_short_term_value_within_tolerance():
+    # One state, regime values that do not depend on strictness, and a
+    # one-period term renegotiated at cost c. If every term complies and is
+    # renegotiated, the value at an expiry node solves V = z - c + delta V, so
+    # V = (z - c) / (1 - delta), and the start value is
+    # z + delta V = (z - delta c) / (1 - delta). Compliance is an equilibrium because
+    # z + delta V >= 2b + delta b / (1 - delta) for both parties below.
+    # The renegotiation map contracts only by delta per step here, so a
+    # change of one step's size is far from the fixed point; the solver must
+    # still reach it within its tolerance.
+    delta, cost, defection = 0.99, 0.05, 0.1
+    levels = {"A": 0.5, "B": 0.4}
+    parties = [make_party(name, delta, [defection], np.eye(1), np.array([[0.0, z], [1.0, z]]))
+               for name, z in levels.items()]
+    game = make_game(parties, np.eye(1), rules=Rules(duration=DurationRules(term=1, renegotiation_cost=cost)),
+                     settings=Settings(grid=5))
+    solver = Solver(game)
+    columns = solver.solve()
+    core = solver.core
+    _, scale = core.value_bounds(core.regime_values(solver.grid))
+
+    for index, z in enumerate(levels.values()):
+        assert z + delta * (z - cost) / (1 - delta) >= 2 * defection + delta * defection / (1 - delta)
+        expected = (z - delta * cost) / (1 - delta)
+        assert np.max(np.abs(columns.own.start_values[index] - expected)) <= core.tolerance * scale

@@ -645,3 +645,27 @@ def test_catalog_most_cooperative_fixed_point(filename, gamma):
     assert reference.codes[0][game.start] == COMPLY
     assert np.max(np.abs(np.array(reference.start_values) - columns.own.start_values)) <= TOLERANCE
     assert np.array_equal(np.array(reference.codes), columns.own.policy.codes[0][:, start, :])
+
+
+def test_reference_settles_slow_contraction():
+    # A one-year term with discount 0.99: the renegotiation map contracts by
+    # only 0.99 a step, so it takes thousands of steps. With regime values
+    # that do not depend on strictness, V = (z - c) / (1 - delta) and the
+    # start value is (z - delta c) / (1 - delta), as in the engine's test of
+    # the same treaty; compliance is an equilibrium since z + delta V >= 2b + delta b / (1 - delta).
+    text = """
+schema: treaty/v1
+name: slow contraction
+parties:
+  - {name: A, discount: 0.99, defection_value: 0.1, regime_value: [[0, 0.5], [1, 0.5]]}
+  - {name: B, discount: 0.99, defection_value: 0.1, regime_value: [[0, 0.4], [1, 0.4]]}
+provisions:
+  - {kind: duration, term: 1 year, renegotiation: {cost: 0.05}}
+model: {grid: 3}
+"""
+    reference = solve_reference(game_from(text))
+    assert reference.node_iterations > 1000
+    for index, z in enumerate([0.5, 0.4]):
+        assert reference.renegotiation_values[index][0] == pytest.approx((z - 0.05) / 0.01, abs=1e-8)
+        for start in reference.start_values[index]:
+            assert start == pytest.approx((z - 0.99 * 0.05) / 0.01, abs=1e-8)
