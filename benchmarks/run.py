@@ -6,11 +6,19 @@ Workloads: W1 a rigid two-party treaty with one state, scored; W2
 ``treaties/cyber-flexible.yaml`` scored; W3 a persistence x discount sweep of
 W1's parties in two states, scored point by point in this process and then
 whole in worker processes as ``treaty sweep`` runs it; W4 simulation; W5 every
-file in ``treaties/`` scored.  Times are the best of ``--repeat`` runs of
-``time.perf_counter``.  The ratio table compares the engine's grid solve with
+file in ``treaties/`` scored.  W1, the engine's side of each ratio and the
+rigid scaling tables are the best of ``--repeat`` runs of
+``time.perf_counter``; W2 to W5, the reference solver and the table of W2's
+treaty against its period run once.  ``--quick`` shrinks the point-by-point
+W3 grid and the scaling tables; the whole W3 sweep in worker processes
+(``--sweep-workers 0`` skips it) and the reference on W2 still run, and they
+take most of the time.  The ratio table compares the engine's grid solve with
 the plain-loop reference's (``engine.reference``) on W1, ``treaties/inf.yaml``
 and W2, each at the treaty's own grid.  The reference runs once, and on W2 it
-takes minutes.  Memory is the process's maximum resident set size so far
+takes minutes.  The scaling tables time the grid solve of rigid treaties
+against states, parties, period and grid points, and of W2's treaty against
+its period (6 months, 3 months and, without ``--quick``, 1 month, run once
+each).  Memory is the process's maximum resident set size so far
 (``resource.getrusage``). It never goes down, so it bounds each workload
 from above.  With ``--tracemalloc`` memory is instead the ``tracemalloc`` peak
 of one extra run, which counts Python and numpy allocations only and slows that
@@ -225,6 +233,21 @@ def scaling(args) -> list[tuple[str, list]]:
             seconds, peak = measure(lambda: Solver(game).solve(), repeat, f"{name} = {value}")
             rows.append((value, seconds, peak))
         tables.append((name, rows))
+
+    # The rigid tables above take the rigid path, on which the period hardly
+    # matters. With provisions a finer period lengthens both the clock and the
+    # phases, so W2's treaty shows that growth. Its solves run once each.
+    flexible = (ROOT / "treaties" / "cyber-flexible.yaml").read_text()
+    if "period: 3 months" not in flexible:
+        raise SystemExit("benchmarks/run.py: treaties/cyber-flexible.yaml no longer says "
+                         "`period: 3 months`; update the period table in scaling()")
+    periods = {2: "6 months", 4: "3 months", 12: "1 month"}
+    rows = []
+    for value in [2, 4] if args.quick else [2, 4, 12]:
+        game = game_of(flexible.replace("period: 3 months", f"period: {periods[value]}"))
+        seconds, peak = measure(lambda: Solver(game).solve(), 1, f"cyber-flexible.yaml periods per year = {value}")
+        rows.append((value, seconds, peak))
+    tables.append(("periods per year, cyber-flexible.yaml", rows))
     return tables
 
 
@@ -248,8 +271,10 @@ def render(args, rows, ratio_rows, tables) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller sweep and scaling grids")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per timing; the best counts")
+    parser.add_argument("--quick", action="store_true", help="smaller point-by-point W3 grid and scaling tables")
+    parser.add_argument("--repeat", type=int, default=3, metavar="K",
+                        help="runs per timing of W1, the engine's ratios and the rigid scaling "
+                             "tables; the best counts (default 3)")
     parser.add_argument("--out", help="also write the markdown tables to this file")
     parser.add_argument("--sweep-workers", type=int, default=2, metavar="N",
                         help="worker processes for the whole W3 sweep; 0 skips it (default 2)")
@@ -262,7 +287,7 @@ def main(argv=None) -> int:
         parser.error(f"invalid --repeat {args.repeat}: expected 1 or more")
     if args.sweep_workers < 0:
         parser.error(f"invalid --sweep-workers {args.sweep_workers}: expected 0 or more")
-    if args.out:
+    if args.out is not None:
         # Checked before the minutes of measuring, so that a mistyped path loses nothing.
         try:
             check_output_path("--out", args.out)
@@ -275,7 +300,7 @@ def main(argv=None) -> int:
         print("interrupted; no tables written", file=sys.stderr)
         return 130
     print(text, end="")
-    if args.out:
+    if args.out is not None:
         Path(args.out).write_text(text)
     return 0
 

@@ -183,7 +183,7 @@ def _run_check(arguments: argparse.Namespace) -> int:
 
 def _run_schema(arguments: argparse.Namespace) -> int:
     text = schema_text()
-    if not arguments.output:
+    if arguments.output is None:
         sys.stdout.write(text)
         return EXIT_OK
 

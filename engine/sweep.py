@@ -648,11 +648,15 @@ def check_output_path(option: str, path: str) -> None:
     cost a whole sweep. A file that becomes unwritable during the sweep is
     still reported when it is written.
     """
+    if not path:
+        raise SweepError(f"invalid {option} file '': the name is empty; give a file name")
     target = Path(path)
     if target.is_dir():
         raise SweepError(f"invalid {option} file {path!r}: it is a directory; give a file name")
 
     parent = target.parent
+    if parent.exists() and not parent.is_dir():
+        raise SweepError(f"invalid {option} file {path!r}: {str(parent)!r} is a file, not a directory")
     if not parent.is_dir():
         raise SweepError(f"invalid {option} file {path!r}: directory {str(parent)!r} not found")
     if not os.access(parent, os.W_OK | os.X_OK):
@@ -667,6 +671,9 @@ def _check_output_request(args: argparse.Namespace) -> None:
     An output file must not be one of the treaty files, which it would
     overwrite, and ``--out`` and ``--plot`` must name different files.
     """
+    for option, value in (("--out", args.out), ("--plot", args.plot)):
+        if value == "":
+            raise SweepError(f"invalid {option} file '': the name is empty; give a file name")
     if args.out:
         if Path(args.out).suffix.lower() != CSV_SUFFIX:
             raise SweepError(

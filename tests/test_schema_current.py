@@ -67,3 +67,23 @@ def test_schema_output_to_a_directory_is_rejected(tmp_path, capsys):
     error = capsys.readouterr().err
     assert "it is a directory" in error
     assert len(error.strip().splitlines()) == 1
+
+
+def test_schema_output_empty_name_is_rejected(capsys):
+    # An empty name is a mistake, not a request for standard output.
+    assert main(["schema", "-o", ""]) == 2
+
+    captured = capsys.readouterr()
+    assert "the name is empty" in captured.err
+    assert captured.out == ""
+
+
+def test_schema_output_under_a_file_is_rejected(tmp_path, capsys):
+    parent = tmp_path / "notes.txt"
+    parent.write_text("not a directory\n")
+
+    assert main(["schema", "-o", str(parent / "treaty.schema.json")]) == 2
+
+    error = capsys.readouterr().err
+    assert "is a file, not a directory" in error
+    assert len(error.strip().splitlines()) == 1

@@ -67,6 +67,24 @@ def test_output_is_directory(tmp_path, capsys, no_solving, option):
     assert_one_error(code, out, err, option, "is a directory")
 
 
+@pytest.mark.parametrize("option", ["--out", "--plot"])
+def test_output_empty_name(tmp_path, capsys, no_solving, option):
+    path = write_fixture(tmp_path)
+    code, out, err = run([path, "--x", "parties.*.discount=0.5:0.9:3", option, ""], capsys)
+    assert_one_error(code, out, err, option, "the name is empty")
+
+
+@pytest.mark.parametrize("option", ["--out", "--plot"])
+def test_output_under_a_file(tmp_path, capsys, no_solving, option):
+    path = write_fixture(tmp_path)
+    suffix = ".csv" if option == "--out" else ".png"
+    parent = tmp_path / "notes.txt"
+    parent.write_text("not a directory\n")
+    code, out, err = run([path, "--x", "parties.*.discount=0.5:0.9:3", option, str(parent / f"x{suffix}")],
+                         capsys)
+    assert_one_error(code, out, err, option, "is a file, not a directory")
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write to any directory")
 def test_output_directory_not_writable(tmp_path, capsys, no_solving):
     path = write_fixture(tmp_path)
