@@ -1072,10 +1072,9 @@ class DynamicSolver:
         and then loops over ``L .. size-1``.  Suppose the loop is as long as
         the part before it and notice is allowed alike at positions ``p`` and
         ``p + L``.  Then a step at ``p`` computes what a step at ``p + L``
-        computes from the same continuation, as long as no amendment applies
-        (the review positions all lie in the loop).  So a sweep gives the
-        positions before the loop the values that the next sweep gives the
-        loop.
+        computes from the same continuation.  So a sweep gives the positions
+        before the loop the values that the next sweep gives the loop, except
+        that position 0 gets the values at ``L`` before any amendment there.
         """
         clock = self.clock
         size = clock.size
@@ -1150,8 +1149,12 @@ class DynamicSolver:
         # the loop.  So each sweep here runs over the loop alone, one sweep
         # ahead, and takes the values and codes before the loop from that
         # sweep.  The results are those of full sweeps at about half the cost.
+        # An amendment applies at the loop's first position alone, so position
+        # 0 takes the values there before the amendment (``play``).
         loop_start = int(clock.next[size - 1])
-        shifted = fixed is None and reviews is None and self._prefix_repeats_loop()
+        reviewed = reviews is not None
+        shifted = (fixed is None and self._prefix_repeats_loop()
+                   and (not reviewed or np.array_equal(np.flatnonzero(clock.review), [loop_start])))
         loop = range(size - 1, loop_start - 1, -1)
         ahead: tuple | None = None
         # What the last sweep fed the step at position 0: its continuation
@@ -1162,18 +1165,24 @@ class DynamicSolver:
             """Return what ``sweep(current)`` returns, from sweeps over the loop alone."""
             nonlocal ahead, start_step
             if ahead is not None and ahead[0] is current[loop_start]:
-                this = ahead[1]
+                this, this_play = ahead[1], ahead[2]
             else:
                 this = sweep(current, positions=loop)
+                this_play = play.get(loop_start)
             following = sweep(this[0], positions=loop)
-            ahead = (this[0][loop_start], following)
+            following_play = play.get(loop_start)
+            ahead = (this[0][loop_start], following, following_play)
 
             values, step_codes, change = list(this[0]), list(this[1]), this[2]
             for position in range(loop_start):
-                repeat = following[0][position + loop_start]
+                source = position + loop_start
+                repeat = following_play if reviewed and position == 0 else following[0][source]
                 change = max(change, float(np.max(np.abs(repeat - current[position]))))
                 values[position] = repeat
-                step_codes[position] = following[1][position + loop_start]
+                step_codes[position] = following[1][source]
+            if reviewed:
+                # The values before the amendment are those of the sweep returned.
+                play[loop_start] = this_play
             start_step = ("continuation", values[clock.next[0]])
             return values, step_codes, change
 

@@ -77,14 +77,24 @@ def test_incentive_check_matches_gap_check(seed, notice, partner_response, strat
         assert np.array_equal(core._start_slack(stacked, layout, chain), gap[0][:, :, 0, :])
 
 
-def sweep_results(game, shifted: bool, sweeps: int | None = None):
+GAMMAS = np.linspace(0.0, 1.0, 9)
+
+
+def review_choices(game):
+    """Return the amendment choices decided against a full solve of the treaty without amendments."""
+    core = DynamicSolver(game)
+    unreviewed, _ = core.run_pass(GAMMAS, core.own, None, keep_values=True)
+    return core.review_choices(unreviewed, None)
+
+
+def sweep_results(game, shifted: bool, sweeps: int | None = None, reviews=None):
     """Run a cyclic pass, stopped after ``sweeps`` sweeps when given."""
     core = DynamicSolver(game)
     if not shifted:
         core._prefix_repeats_loop = lambda: False
     if sweeps is not None:
         core.max_iterations = sweeps
-    result, stats = core.run_pass(np.linspace(0.0, 1.0, 9), core.own, None, keep_values=True)
+    result, stats = core.run_pass(GAMMAS, core.own, None, keep_values=True, reviews=reviews)
     return core, result, stats
 
 
@@ -98,6 +108,12 @@ def assert_same_pass(first, second):
     for a, b in zip(result.policy.codes, other.policy.codes):
         assert np.array_equal(a, b)
     assert np.array_equal(result.slack, other.slack)
+    assert sorted(result.play) == sorted(other.play)
+    for position in result.play:
+        assert np.array_equal(result.play[position], other.play[position])
+    assert sorted(result.policy.amend) == sorted(other.policy.amend)
+    for position in result.policy.amend:
+        assert np.array_equal(result.policy.amend[position], other.policy.amend[position])
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -108,10 +124,22 @@ def test_loop_sweeps_match_full_sweeps(seed, notice, partner_response):
 
     # Stopped early, the values are the iterates themselves rather than those
     # of a final exact evaluation, so every position of every sweep counts.
-    for sweeps in (1, 2, 3, 5, None):
-        ahead = sweep_results(game, shifted=True, sweeps=sweeps)[1:]
-        full = sweep_results(game, shifted=False, sweeps=sweeps)[1:]
-        assert_same_pass(ahead, full)
+    # With amendments fixed, position 0 takes the values before the amendment.
+    choices = review_choices(game)
+    for reviews in (None, choices):
+        for sweeps in (1, 2, 3, 5, None):
+            ahead = sweep_results(game, shifted=True, sweeps=sweeps, reviews=reviews)[1:]
+            full = sweep_results(game, shifted=False, sweeps=sweeps, reviews=reviews)[1:]
+            assert_same_pass(ahead, full)
+
+
+def test_loop_sweep_specs_amend():
+    # Without an adopted amendment the reviewed comparison above would not
+    # exercise the values before the amendment.
+    amended = [seed for seed in range(6)
+               if any(np.any(choice >= 0) for choice in review_choices(
+                   flexible_game(seed, 0, "comply", review_every=2 + seed % 2)).values())]
+    assert amended
 
 
 def test_prefix_check_rejects_waiting_period():
