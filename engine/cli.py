@@ -27,6 +27,7 @@ from pathlib import Path
 from engine.build import build_game
 from engine.cli_options import StoreOnce, given_options
 from engine.errors import SolverError, SpecError
+from engine.heartbeat import Heartbeat
 from engine.loader import load_treaty
 from engine.simulate import add_simulate_arguments, check_simulate_arguments
 from engine.sweep import add_sweep_arguments, run_sweep_command
@@ -230,7 +231,8 @@ def _run_score(arguments: argparse.Namespace) -> int:
               "leave them out", file=sys.stderr)
         return EXIT_INVALID
     try:
-        score, fragile = _score_file(arguments.file)
+        with Heartbeat(arguments.file):
+            score, fragile = _score_file(arguments.file)
     except SpecError as error:
         _print_problems(error)
         return EXIT_INVALID
@@ -285,7 +287,8 @@ def _run_compare(arguments: argparse.Namespace) -> int:
     for filename, spec in zip(arguments.files, specs):
         try:
             games.append(build_game(spec))
-            scores.append(_score_game(games[-1]))
+            with Heartbeat(filename):
+                scores.append(_score_game(games[-1]))
         except SolverError as error:
             print(f"error: {filename}: {error}", file=sys.stderr)
             return EXIT_SOLVER
