@@ -95,6 +95,9 @@ class OutcomeLottery:
         self.solver = solver
         self.reviews = reviews
         self.tolerance = solver.core.tolerance * scale
+        # A fixed point must meet the solver's own stopping rule, which is
+        # tighter where the renegotiation map contracts slowly.
+        self.settled = solver.node_tolerance(scale)
         self.evaluations = 0
         # The terms whose actions and acceptability tell outcomes apart (see ``settle``).
         self.columns = np.zeros(0, dtype=np.int64)
@@ -274,7 +277,7 @@ class OutcomeLottery:
             last[:] = [self._under(value, step) for step in steps]
             return sum(share * outcome.value for share, outcome in zip(shares, last))
 
-        value = fixed_point(mapped, start, looseness * self.tolerance)
+        value = fixed_point(mapped, start, looseness * self.settled)
         if value is not None:
             # The outcomes must belong to the value returned.
             mapped(value)
@@ -290,7 +293,7 @@ class OutcomeLottery:
         starts = own.policy.codes[0][:, core.phases.start, :]
         settled = solver.renegotiate(fresh, starts, core.own, fixed=outcome)
         residual = float(np.max(np.abs(settled.value - value)))
-        if residual > self.tolerance or not self._acceptable(fresh, starts, outcome):
+        if residual > self.settled or not self._acceptable(fresh, starts, outcome):
             return None
         return Settled(value=value, lottery=outcome if lottery else None,
                        evaluations=self.evaluations, residual=residual)

@@ -11,6 +11,8 @@ solution) are solved against them.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -224,7 +226,7 @@ class Solver:
         # contraction and plain iteration converges.
         node_true = core.declared.no_treaty.copy()
         declared_converged = False
-        for _ in range(MAX_NODE_ITERATIONS):
+        for _ in range(self.node_iteration_limit()):
             declared = core.run_pass(self.grid, core.declared, node_true, fixed=own.policy,
                                      keep_values=True)[0]
             fresh_true = declared.values[0][:, :, start_phase, :]
@@ -268,7 +270,11 @@ class Solver:
         steady = 0
         reductions = 0
         reduced_steps = 0
-        for iterations in range(1, MAX_NODE_ITERATIONS + 1):
+        limit = self.node_iteration_limit()
+        # A step counts as progress when it shrinks the residual by 0.1%, or,
+        # where the map contracts more slowly than that, by half its rate.
+        progress = max(0.999, 1.0 - 0.5 * (1.0 - self.node_modulus()))
+        for iterations in range(1, limit + 1):
             # Every few iterations on the reduced columns, one on the whole
             # grid checks that the agreed terms have not moved off them.
             whole = columns is None or reduced_steps >= REDUCED_CHECK
@@ -307,7 +313,7 @@ class Solver:
             # At the smallest damping an oscillation that persists will not
             # settle. Nor will one whose smallest residual stops falling.
             stalled = stalled + 1 if damping <= 1e-4 else 0
-            if residual < 0.999 * best_residual:
+            if residual < progress * best_residual:
                 best_residual, since_best = residual, 0
             else:
                 since_best += 1
@@ -361,10 +367,27 @@ class Solver:
         ``tolerance * scale``.  With a short term, ``c`` is close to 1 and the
         bound is much tighter than the change alone.
         """
-        duration = self.game.rules.duration
-        modulus = float(np.max(self.core.delta ** (duration.term + duration.delay)))
+        modulus = self.node_modulus()
         factor = min(1.0, (1.0 - modulus) / modulus) if modulus > 0.0 else 1.0
         return self.core.tolerance * scale * factor
+
+    def node_modulus(self) -> float:
+        """Return ``max_i delta_i ** (term + delay)``, the slowest contraction of the renegotiation map."""
+        duration = self.game.rules.duration
+        return float(np.max(self.core.delta ** (duration.term + duration.delay)))
+
+    def node_iteration_limit(self) -> int:
+        """Return how many renegotiation iterations to run before giving up.
+
+        ``MAX_NODE_ITERATIONS``, or twice the steps that the slowest
+        contraction needs to shrink a change of the payoff scale to the
+        stopping rule of ``node_tolerance``, where that is more.
+        """
+        modulus = self.node_modulus()
+        if not 0.0 < modulus < 1.0:
+            return MAX_NODE_ITERATIONS
+        target = self.core.tolerance * min(1.0, (1.0 - modulus) / modulus)
+        return max(MAX_NODE_ITERATIONS, math.ceil(2.0 * math.log(target) / math.log(modulus)))
 
     def reduced_columns(self, support: np.ndarray, reviews, neighbours: int = NEIGHBOURS) -> np.ndarray:
         """Return the grid columns near the ``support`` columns and those their values depend on.

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from engine.game import DurationRules, ReviewRules, Rules, Settings
-from engine.solve import Solver, _restrict
+from engine.solve import MAX_NODE_ITERATIONS, Solver, _restrict
 from helpers import make_game, make_party, opposed_pair
 
 TRANSITION = np.array([[0.8, 0.2], [0.3, 0.7]])
@@ -68,17 +68,21 @@ def test_node_value_reproduces_on_grid(solver):
     np.testing.assert_allclose(again.value, node, rtol=0, atol=core.tolerance * scale)
 
 
-def test_short_term_value_within_tolerance():
+@pytest.mark.parametrize("delta", [0.99, 0.999])
+def test_short_term_value_within_tolerance(delta):
     # One state, regime values that do not depend on strictness, and a
     # one-period term renegotiated at cost c. If every term complies and is
     # renegotiated, the value at an expiry node solves V = z - c + delta V, so
     # V = (z - c) / (1 - delta), and the start value is
     # z + delta V = (z - delta c) / (1 - delta). Compliance is an equilibrium because
     # z + delta V >= 2b + delta b / (1 - delta) for both parties below.
-    # The renegotiation map contracts only by delta per step here, so a
-    # change of one step's size is far from the fixed point; the solver must
-    # still reach it within its tolerance.
-    delta, cost, defection = 0.99, 0.05, 0.1
+    # The renegotiation map contracts only by delta per step here. A change
+    # of one step's size is then far from the fixed point, and the solver
+    # must still reach it within its tolerance. With delta = 0.999 that takes
+    # about 18,000 steps, more than MAX_NODE_ITERATIONS, so the limit must
+    # grow with the modulus. A pure contraction stops just inside the bound,
+    # so the comparison allows for rounding at the bound itself.
+    cost, defection = 0.05, 0.1
     levels = {"A": 0.5, "B": 0.4}
     parties = [make_party(name, delta, [defection], np.eye(1), np.array([[0.0, z], [1.0, z]]))
                for name, z in levels.items()]
@@ -89,7 +93,25 @@ def test_short_term_value_within_tolerance():
     core = solver.core
     _, scale = core.value_bounds(core.regime_values(solver.grid))
 
+    assert solver.stats.converged
     for index, z in enumerate(levels.values()):
         assert z + delta * (z - cost) / (1 - delta) >= 2 * defection + delta * defection / (1 - delta)
         expected = (z - delta * cost) / (1 - delta)
-        assert np.max(np.abs(columns.own.start_values[index] - expected)) <= core.tolerance * scale
+        error = np.max(np.abs(columns.own.start_values[index] - expected))
+        assert error <= core.tolerance * scale * (1 + 1e-6)
+
+
+def test_iteration_limit_grows_with_modulus():
+    # With c = 0.999 a change must shrink from the payoff scale to
+    # tolerance (1 - c) / c, which takes log(1e-9 / 999) / log(0.999), about
+    # 27,600 steps. The limit allows twice that, and a fast contraction keeps
+    # the default.
+    def limit(delta):
+        parties = [make_party(name, delta, [0.1], np.eye(1), np.array([[0.0, 0.5], [1.0, 0.5]]))
+                   for name in "AB"]
+        game = make_game(parties, np.eye(1), rules=Rules(duration=DurationRules(term=1)),
+                         settings=Settings(grid=3))
+        return Solver(game).node_iteration_limit()
+
+    assert limit(0.999) == pytest.approx(2 * np.log(1e-9 * 0.001 / 0.999) / np.log(0.999), abs=1)
+    assert limit(0.5) == MAX_NODE_ITERATIONS
