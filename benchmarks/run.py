@@ -239,8 +239,8 @@ def scaling(args) -> list[tuple[str, list]]:
     # phases, so W2's treaty shows that growth. Its solves run once each.
     flexible = (ROOT / "treaties" / "cyber-flexible.yaml").read_text()
     if "period: 3 months" not in flexible:
-        raise SystemExit("benchmarks/run.py: treaties/cyber-flexible.yaml no longer says "
-                         "`period: 3 months`; update the period table in scaling()")
+        raise SystemExit("error: treaties/cyber-flexible.yaml has no line `period: 3 months`, which "
+                         "the period table replaces; update scaling() in benchmarks/run.py")
     periods = {2: "6 months", 4: "3 months", 12: "1 month"}
     rows = []
     for value in [2, 4] if args.quick else [2, 4, 12]:

@@ -426,6 +426,10 @@ class DynamicSolver:
             value = cache[2][key] = make()
         return value
 
+    def _full(self, z: np.ndarray, chain: Chain, key, source: np.ndarray, shape: tuple) -> np.ndarray:
+        """Return ``source`` broadcast to ``shape`` as a full array, made once per pass (see ``_per_pass``)."""
+        return self._per_pass(z, chain, key, lambda: np.broadcast_to(source, shape).copy())
+
     def _stages(self, z: np.ndarray, chain: Chain) -> dict[int, np.ndarray]:
         """Return the stage payoffs of every party's suspension at the columns ``z``."""
         return self._per_pass(z, chain, "stages",
@@ -533,8 +537,7 @@ class DynamicSolver:
         table, rows = self._breach_table(layout, chain)
         met = np.ones(stacked.shape, dtype=bool)
         if rows:
-            breach = self._per_pass(z, chain, ("breach", layout.key), lambda: np.broadcast_to(
-                table[:rows], (rows,) + stacked.shape[1:]).copy())
+            breach = self._full(z, chain, ("breach", layout.key), table[:rows], (rows,) + stacked.shape[1:])
             np.greater_equal(stacked[:rows] - breach, floor[:rows], out=met[:rows])
 
         # Switches between a party's own candidates, checked in both directions.
@@ -614,7 +617,7 @@ class DynamicSolver:
         # Every candidate discounts the same continuation, so discount it once.
         discounted = self.delta[:, None, None, None] * cont
         shape = stacked.shape[1:]
-        z_normal = self._per_pass(z, chain, "z", lambda: np.broadcast_to(z4, shape).copy())
+        z_normal = self._full(z, chain, "z", z4, shape)
         _add_phases(z_normal, discounted, self._normal_next, stacked[0])
 
         notice = layout.notice_index
@@ -632,8 +635,7 @@ class DynamicSolver:
         escape = self.rules.escape
         for candidate, j in zip(layout.escape_index, layout.escape_party):
             escape_values = stacked[candidate]
-            stage = self._per_pass(z, chain, ("escape stage", j),
-                                   lambda: np.broadcast_to(self._stages(z, chain)[j][:, :, None, :], shape).copy())
+            stage = self._full(z, chain, ("escape stage", j), self._stages(z, chain)[j][:, :, None, :], shape)
             _add_phases(stage, discounted, self._escape_next[j], escape_values)
             escape_values[j] -= escape.cost
             if escape.cost_type == "transfer":
@@ -681,8 +683,7 @@ class DynamicSolver:
             np.copyto(picked, stacked[candidate], where=(index == candidate)[None])
         lapsed = index < 0
         if lapsed.any():
-            no_treaty_normal = self._per_pass(z, chain, ("no treaty", len(normal)),
-                                              lambda: np.broadcast_to(no_treaty, shape).copy())
+            no_treaty_normal = self._full(z, chain, ("no treaty", len(normal)), no_treaty, shape)
             np.copyto(picked, no_treaty_normal, where=lapsed[None])
         if self._only_normal:
             return picked, chosen, slack
@@ -696,8 +697,8 @@ class DynamicSolver:
         for j, these in enumerate(self._suspended):
             if these.size:
                 run_shape = (n, columns, these.size, states)
-                stage = self._per_pass(z, chain, ("suspended stage", j), lambda: np.broadcast_to(
-                    self._stages(z, chain)[j][:, :, None, :], run_shape).copy())
+                stage = self._full(z, chain, ("suspended stage", j), self._stages(z, chain)[j][:, :, None, :],
+                                   run_shape)
                 # Written in place where the phases are contiguous, to save a copy.
                 at = self._suspended_at[j]
                 into = values[:, :, at, :] if isinstance(at, slice) else np.empty(run_shape)
@@ -709,8 +710,8 @@ class DynamicSolver:
                         party for party in range(n) if party != j and self.strategic[party]
                         and np.isfinite(partner_breach_values[party]).any()])
                     if checked:
-                        partner = self._per_pass(z, chain, ("partner breach", these.size), lambda: np.broadcast_to(
-                            partner_breach_values[:, None, None, :], run_shape).copy())
+                        partner = self._full(z, chain, ("partner breach", these.size),
+                                             partner_breach_values[:, None, None, :], run_shape)
                     holds = np.ones(run_shape[1:], dtype=bool)
                     for party in checked:
                         gap = run_values[party] - partner[party]
@@ -727,8 +728,7 @@ class DynamicSolver:
                     run_codes = fixed[:, self._suspended_at[j], :]
                 lapsed = run_codes != COMPLY
                 if lapsed.any():
-                    no_treaty_run = self._per_pass(z, chain, ("no treaty", these.size), lambda: np.broadcast_to(
-                        no_treaty, run_shape).copy())
+                    no_treaty_run = self._full(z, chain, ("no treaty", these.size), no_treaty, run_shape)
                     np.copyto(run_values, no_treaty_run, where=lapsed[None])
                 if not isinstance(at, slice):
                     values[:, :, at, :] = run_values

@@ -60,7 +60,7 @@ NOTE: the reference sweeps every position from the previous sweep's values,
 while the engine sweeps backwards and uses the values of the same sweep.
 The two paths reach the same values where the selection settles on both.
 Where the engine's selection cycles, the engine settles on an equilibrium
-by dropping the choices that fail by the most and says so in its notes,
+by dropping the choices that fail by the most and reports it in its notes,
 and the reference may return another equilibrium without a warning.  The
 reference's own path can also cycle where the engine's settles; it then
 raises ("may be cycling").  Compare the two only where the engine reports
@@ -599,7 +599,7 @@ def is_equilibrium(prim: Primitives, aug: Augmented, candidates, kind: str, acto
 
 
 def solve_layer(prim: Primitives, aug: Augmented, z, cont: Continuation, notice_open: bool):
-    """Decide every phase and state at one clock position; return the values and codes.
+    """Decide every phase and state at one clock position, and return the values and codes.
 
     ``values[i]`` and ``codes`` are keyed by ``(phase, s)``.
     """

@@ -367,9 +367,12 @@ class Solver:
         ``tolerance * scale``.  With a short term, ``c`` is close to 1 and the
         bound is much tighter than the change alone.
         """
+        return self.core.tolerance * scale * self._contraction_factor()
+
+    def _contraction_factor(self) -> float:
+        """Return ``min(1, (1 - c) / c)`` for the modulus ``c`` of ``node_modulus`` (1 where ``c`` is 0)."""
         modulus = self.node_modulus()
-        factor = min(1.0, (1.0 - modulus) / modulus) if modulus > 0.0 else 1.0
-        return self.core.tolerance * scale * factor
+        return min(1.0, (1.0 - modulus) / modulus) if modulus > 0.0 else 1.0
 
     def node_modulus(self) -> float:
         """Return ``max_i delta_i ** (term + delay)``, the slowest contraction of the renegotiation map."""
@@ -386,7 +389,7 @@ class Solver:
         modulus = self.node_modulus()
         if not 0.0 < modulus < 1.0:
             return MAX_NODE_ITERATIONS
-        target = self.core.tolerance * min(1.0, (1.0 - modulus) / modulus)
+        target = self.core.tolerance * self._contraction_factor()
         return max(MAX_NODE_ITERATIONS, math.ceil(2.0 * math.log(target) / math.log(modulus)))
 
     def reduced_columns(self, support: np.ndarray, reviews, neighbours: int = NEIGHBOURS) -> np.ndarray:

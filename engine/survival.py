@@ -550,9 +550,9 @@ def _propagate_rigid(core: DynamicSolver, z: np.ndarray, policy: Policy, periods
     path[:1] = first
     power, filled = step, 1
     while filled < periods:
-        taken = min(filled, periods - filled)
-        path[filled:filled + taken] = path[:taken] @ power
-        filled += taken
+        count = min(filled, periods - filled)
+        path[filled:filled + count] = path[:count] @ power
+        filled += count
         power = power @ power
     current = path[-1] @ step if periods else first
 

@@ -39,11 +39,11 @@ def flexible_game(seed: int, notice: int, partner_response: str, review_every: i
     return dataclasses.replace(game, rules=rules)
 
 
-def plain_holds(core: DynamicSolver, stacked, layout, chain):
-    """The incentive check as the gap of each candidate to its best deviation."""
+def gap_check(core: DynamicSolver, stacked, layout, chain):
+    """Return the incentive check as the gap of each candidate to its best deviation."""
     gap = core._gaps(stacked, layout, chain)
-    holds = gap >= -TIE_TOLERANCE * (1.0 + np.abs(stacked))
-    return holds | ~core.strategic[None, :, None, None, None]
+    met = gap >= -TIE_TOLERANCE * (1.0 + np.abs(stacked))
+    return met | ~core.strategic[None, :, None, None, None]
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
@@ -67,7 +67,7 @@ def test_incentive_check_matches_gap_check(seed, notice, partner_response, strat
         stacked = rng.choice(levels, size=shape)
 
         fast = core._incentives_hold(stacked, layout, z, chain)
-        assert np.array_equal(fast, plain_holds(core, stacked, layout, chain))
+        assert np.array_equal(fast, gap_check(core, stacked, layout, chain))
         # Both outcomes occur, so the comparison is not between two constant arrays.
         assert fast.any()
         assert not fast.all()
