@@ -3,10 +3,11 @@
 With a sunset clause the value of reaching an expiry node depends on the
 treaty that would be renegotiated there, which depends on the node value
 again.  The solver finds that fixed point by iterating from an upper bound
-(with damping once the iteration stops descending), so it reaches the most
-cooperative solution.  After the grid solve, the node values and the review
-targets are frozen, and extra columns (zone endpoints, the bargaining
-solution) are solved against them.
+(with damping once the iteration stops descending, and with Anderson steps
+once the agreed terms stay the same), so it reaches the most cooperative
+solution.  After the grid solve, the node values and the review targets are
+frozen, and extra columns (zone endpoints, the bargaining solution) are
+solved against them.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ MAX_REDUCTIONS = 3
 NEIGHBOURS = 2
 # Reduced iterations between two checks on the whole grid.
 REDUCED_CHECK = 8
+
+# Earlier steps that an Anderson step of the renegotiation iteration combines.
+ANDERSON_MEMORY = 3
 
 # Policies kept from the renegotiation iteration, to find extension choices that flip.
 RECENT_POLICIES = 12
@@ -85,6 +89,10 @@ class Solver:
         self.grid = np.linspace(0.0, 1.0, game.settings.grid)
         self.stats: SolveStats | None = None
         self.node_own: NodeOutcome | None = None
+        # The renegotiation value that the grid was solved against. It lies
+        # within the tolerance of ``node_own.value``; extra columns use it too,
+        # so that they and the grid columns see the same future.
+        self.node_input: np.ndarray | None = None
         self.node_declared: NodeOutcome | None = None
         self.base: Columns | None = None
         # Messages from every pass, the grid solve and the extra columns.
@@ -190,7 +198,7 @@ class Solver:
 
         # Under beliefs: iterate the node value from above.
         recent: list[Step] = []
-        node_value, converged, iterations, residual = self._node_iteration(
+        node_value, converged, iterations, residual, last = self._node_iteration(
             node_value, reviews, scale, recent=recent)
         self.extension = None
         settled = None
@@ -199,6 +207,7 @@ class Solver:
             if mixed is not None:
                 node_value, self.extension, extra, residual = mixed
                 iterations += extra
+                last = None
                 converged = True
                 self.notes.append(EXTENSION_LOTTERY)
         if not converged:
@@ -211,11 +220,17 @@ class Solver:
                 if settled is not None:
                     self.notes.append(LOTTERY_NOTE)
 
-        own = core.run_pass(self.grid, core.own, node_value, keep_values=True, reviews=reviews,
-                            extension=self.extension)[0]
-        fresh = own.values[0][:, :, start_phase, :]
-        starts = own.policy.codes[0][:, start_phase, :]
-        self.node_own = self.renegotiate(fresh, starts, core.own, fixed=settled)
+        self.node_input = node_value
+        if last is not None:
+            # The iteration stopped at a whole-grid pass against this value,
+            # so that pass and its renegotiation are the result.
+            own, self.node_own = last
+        else:
+            own = core.run_pass(self.grid, core.own, node_value, keep_values=True, reviews=reviews,
+                                extension=self.extension)[0]
+            fresh = own.values[0][:, :, start_phase, :]
+            starts = own.policy.codes[0][:, start_phase, :]
+            self.node_own = self.renegotiate(fresh, starts, core.own, fixed=settled)
 
         stats = SolveStats(converged=converged, iterations=iterations, residual=residual, method=method)
         if core.beliefs_are_declared:
@@ -249,7 +264,9 @@ class Solver:
 
         ``extension`` fixes extension probabilities (see ``DynamicSolver.run_pass``)
         and ``recent`` collects the last steps on the whole grid.  Returns the value,
-        whether it converged, the iterations and the last residual.
+        whether it converged, the iterations, the last residual, and the
+        whole-grid pass against the returned value with its renegotiation
+        outcome (None unless it converged).
 
         Once the terms agreed at renegotiation stay the same for three
         iterations, the iteration continues on those columns and their
@@ -258,6 +275,15 @@ class Solver:
         that settles there counts, one iteration on the whole grid checks every
         column for acceptability and for a better lottery.  If the terms have
         moved off the reduced columns, the iteration goes back to the whole grid.
+
+        While the terms stay the same and the steps are full, the map is
+        nearly affine, so the iteration takes Anderson steps (see
+        ``_anderson_step``): from the last few values and their images it
+        extrapolates to where the change would vanish.  That needs a few
+        steps where plain iteration needs many when the map contracts slowly.
+        An Anderson step that changes the agreed terms, or whose change is not
+        smaller than the one before, is undone: the iteration takes the plain
+        step instead.
         """
         damping = 1.0
         stalled = 0
@@ -270,6 +296,11 @@ class Solver:
         steady = 0
         reductions = 0
         reduced_steps = 0
+        # Values and their images since the terms last changed, for Anderson
+        # steps, and the plain step that the last Anderson step replaced.
+        history: list[tuple[np.ndarray, np.ndarray]] = []
+        history_support = None
+        replaced = None
         limit = self.node_iteration_limit()
         # A step counts as progress when it shrinks the residual by 0.1%, or,
         # where the map contracts more slowly than that, by half its rate.
@@ -286,12 +317,21 @@ class Solver:
             residual = float(np.max(np.abs(node.value - node_value)))
             if residual <= self.node_tolerance(scale):
                 if whole:
-                    return node.value, True, iterations, residual
+                    return node_value, True, iterations, residual, (own, node)
                 # Settled on the reduced columns: confirm on the whole grid.
                 columns, previous_support, steady = None, None, 0
                 best_residual, since_best = np.inf, 0
                 node_value = node.value
                 continue
+
+            if replaced is not None and (residual >= previous_residual
+                                         or not np.array_equal(node.support, history_support)):
+                # The Anderson step overshot or left the terms it assumed:
+                # take the plain step it replaced.
+                node_value, replaced = replaced, None
+                history = []
+                continue
+            replaced = None
 
             if columns is not None:
                 agreed = node.support[node.support >= 0]
@@ -320,7 +360,19 @@ class Solver:
             if stalled >= STALL_ITERATIONS or since_best >= STALL_ITERATIONS:
                 break
             previous_residual = residual
-            node_value = node_value + damping * (node.value - node_value)
+            if damping < 1.0 or not np.array_equal(node.support, history_support):
+                history = []
+            if damping == 1.0:
+                history = (history + [(node_value, node.value)])[-ANDERSON_MEMORY - 1:]
+                history_support = node.support
+            # Three full steps with the same terms, as for moving to their
+            # columns, before the map counts as nearly affine.
+            accelerated = _anderson_step(history) if len(history) >= 3 else None
+            if accelerated is not None:
+                replaced = node.value
+                node_value = accelerated
+            else:
+                node_value = node_value + damping * (node.value - node_value)
 
             if columns is None:
                 # Three iterations in a row with the same terms, at full steps,
@@ -334,7 +386,7 @@ class Solver:
                     reductions += 1
                     steady = 0
                     reduced_steps = 0
-        return node_value, False, iterations, residual
+        return node_value, False, iterations, residual, None
 
     def node_step(self, node_value, reviews, extension, columns):
         """Run one pass at ``node_value`` on ``columns`` (or the grid) and renegotiate against it.
@@ -359,20 +411,20 @@ class Solver:
         """Return the largest change of the renegotiation value that counts as settled.
 
         While the selected actions and the agreed terms stay the same, the map
-        from one renegotiation value to the next is a contraction with modulus
-        ``c = max_i delta_i ** (term + delay)``, because a treaty agreed at one
-        expiry node reaches the next no sooner.  A change ``d`` then puts the
-        value within ``d c / (1 - c)`` of the fixed point.  So the change must
-        be at most ``tolerance * scale * (1 - c) / c``, and never more than
-        ``tolerance * scale``.  With a short term, ``c`` is close to 1 and the
-        bound is much tighter than the change alone.
+        ``T`` from one renegotiation value to the next is a contraction with
+        modulus ``c = max_i delta_i ** (term + delay)``, because a treaty
+        agreed at one expiry node reaches the next no sooner.  A change
+        ``d = |T(v) - v|`` then puts ``v`` within ``d / (1 - c)`` of the fixed
+        point, because ``|v - v*| <= d + |T(v) - T(v*)| <= d + c |v - v*|``.
+        The grid is solved against ``v`` itself, so the change must be at most
+        ``tolerance * scale * (1 - c)``.  With a short term, ``c`` is close to
+        1 and the bound is much tighter than the change alone.
         """
         return self.core.tolerance * scale * self._contraction_factor()
 
     def _contraction_factor(self) -> float:
-        """Return ``min(1, (1 - c) / c)`` for the modulus ``c`` of ``node_modulus`` (1 where ``c`` is 0)."""
-        modulus = self.node_modulus()
-        return min(1.0, (1.0 - modulus) / modulus) if modulus > 0.0 else 1.0
+        """Return ``1 - c`` for the modulus ``c`` of ``node_modulus``."""
+        return 1.0 - self.node_modulus()
 
     def node_modulus(self) -> float:
         """Return ``max_i delta_i ** (term + delay)``, the slowest contraction of the renegotiation map."""
@@ -442,7 +494,7 @@ class Solver:
         for _ in range(EXTENSION_BISECTIONS):
             extension = {segment: np.where(mask, 0.5 * (low[segment] + high[segment]), np.nan)
                          for segment, mask in flips.items()}
-            value, converged, iterations, residual = self._node_iteration(
+            value, converged, iterations, residual, _ = self._node_iteration(
                 node_value, reviews, scale, extension=extension)
             total += iterations
             if not converged:
@@ -470,9 +522,10 @@ class Solver:
         joint = self.renegotiation
         joint.solve()
         self.node_own = joint.node_own
+        self.node_input = joint.node_input
         self.node_declared = joint.node_declared
         core = self.core
-        own = core.run_pass(self.grid, core.own, self.node_own.value, keep_values=True,
+        own = core.run_pass(self.grid, core.own, self.node_input, keep_values=True,
                             reviews=reviews)[0]
         declared = own
         if not core.beliefs_are_declared:
@@ -505,7 +558,7 @@ class Solver:
         base = self.solve()
         gammas = np.atleast_1d(np.asarray(gammas, dtype=float))
         core = self.core
-        node_own = None if self.node_own is None else self.node_own.value
+        node_own = self.node_input
         node_declared = None if self.node_declared is None else self.node_declared.value
 
         reviews = None
@@ -554,6 +607,34 @@ def _check_size(core: DynamicSolver, grid: int) -> None:
             f"{core.phases.size} provision phases x {core.n_states} states x {core.n} parties x "
             f"{grid} strictness values = {size:,} values (limit {MAX_VALUES:,}); use a coarser "
             "`period`, shorter durations or a smaller `model.grid`")
+
+
+def _anderson_step(history: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray | None:
+    """Return the next renegotiation value from ``(value, image)`` pairs of the same terms, or None.
+
+    For an affine map ``T`` the change ``T(x) - x`` is affine too, so the
+    combination of the recent values whose changes cancel best, with
+    weights summing to one, is where the change vanishes.  The step returns
+    the same combination of their images (Anderson acceleration).  With
+    a map that is only nearly affine it lands close to the fixed point, and
+    the caller checks the next change.  None where the changes of the recent
+    values leave the weights undetermined.
+    """
+    values = np.stack([value.ravel() for value, _ in history])
+    images = np.stack([image.ravel() for _, image in history])
+    changes = images - values
+
+    # The weights sum to one, so writing them relative to the newest value
+    # leaves an unconstrained least-squares problem over the differences of
+    # consecutive changes.
+    differences = np.diff(changes, axis=0).T
+    if not np.any(differences):
+        return None
+    weights, *_ = np.linalg.lstsq(differences, changes[-1], rcond=None)
+    if not np.all(np.isfinite(weights)):
+        return None
+    step = images[-1] - np.diff(images, axis=0).T @ weights
+    return step.reshape(history[-1][0].shape)
 
 
 def _restrict(columns: np.ndarray, reviews, extension):
