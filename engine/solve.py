@@ -42,6 +42,10 @@ MAX_REDUCTIONS = 3
 NEIGHBOURS = 2
 # Reduced iterations between two checks on the whole grid.
 REDUCED_CHECK = 8
+# A step that shrinks the change of the renegotiation value to at most this
+# fraction of the step before counts as settling: two such steps with the
+# same terms are enough to move to their columns and to take Anderson steps.
+SETTLING_RATIO = 0.2
 
 # Earlier steps that an Anderson step of the renegotiation iteration combines.
 ANDERSON_MEMORY = 3
@@ -269,15 +273,16 @@ class Solver:
         outcome (None unless it converged).
 
         Once the terms agreed at renegotiation stay the same for three
-        iterations, the iteration continues on those columns and their
+        iterations, or for two that shrink the change at least fivefold (see
+        ``SETTLING_RATIO``), the iteration continues on those columns and their
         neighbours (see ``reduced_columns``), which is much cheaper than the
         whole grid.  Every ``REDUCED_CHECK`` iterations, and before a value
         that settles there counts, one iteration on the whole grid checks every
         column for acceptability and for a better lottery.  If the terms have
         moved off the reduced columns, the iteration goes back to the whole grid.
 
-        While the terms stay the same and the steps are full, the map is
-        nearly affine, so the iteration takes Anderson steps (see
+        After the same steady steps the map counts as nearly affine, so the
+        iteration also takes Anderson steps (see
         ``_anderson_step``): from the last few values and their images it
         extrapolates to where the change would vanish.  That needs a few
         steps where plain iteration needs many when the map contracts slowly.
@@ -359,15 +364,17 @@ class Solver:
                 since_best += 1
             if stalled >= STALL_ITERATIONS or since_best >= STALL_ITERATIONS:
                 break
+            settling = residual <= SETTLING_RATIO * previous_residual
             previous_residual = residual
             if damping < 1.0 or not np.array_equal(node.support, history_support):
                 history = []
             if damping == 1.0:
                 history = (history + [(node_value, node.value)])[-ANDERSON_MEMORY - 1:]
                 history_support = node.support
-            # Three full steps with the same terms, as for moving to their
-            # columns, before the map counts as nearly affine.
-            accelerated = _anderson_step(history) if len(history) >= 3 else None
+            # Three full steps with the same terms, or two while the change
+            # shrinks fast, before the map counts as nearly affine.
+            affine = len(history) >= 3 or (len(history) >= 2 and settling)
+            accelerated = _anderson_step(history) if affine else None
             if accelerated is not None:
                 replaced = node.value
                 node_value = accelerated
@@ -375,13 +382,14 @@ class Solver:
                 node_value = node_value + damping * (node.value - node_value)
 
             if columns is None:
-                # Three iterations in a row with the same terms, at full steps,
-                # before moving to those terms' columns.
+                # Three iterations in a row with the same terms at full
+                # steps, or two while the change shrinks fast, before moving
+                # to those terms' columns.
                 same = (damping == 1.0 and previous_support is not None
                         and np.array_equal(node.support, previous_support))
                 steady = steady + 1 if same else 0
                 previous_support = node.support
-                if steady >= 2 and reductions < MAX_REDUCTIONS and np.any(node.support >= 0):
+                if (steady >= 2 or (steady >= 1 and settling)) and reductions < MAX_REDUCTIONS and np.any(node.support >= 0):
                     columns = self.reduced_columns(node.support, reviews)
                     reductions += 1
                     steady = 0
