@@ -43,7 +43,7 @@ NEIGHBOURS = 2
 # Reduced iterations between two checks on the whole grid.
 REDUCED_CHECK = 8
 # A step that shrinks the change of the renegotiation value to at most this
-# fraction of the step before counts as settling: two such steps with the
+# fraction of the step before counts as settling. Two such steps with the
 # same terms are enough to move to their columns and to take Anderson steps.
 SETTLING_RATIO = 0.2
 
@@ -94,7 +94,7 @@ class Solver:
         self.stats: SolveStats | None = None
         self.node_own: NodeOutcome | None = None
         # The renegotiation value that the grid was solved against. It lies
-        # within the tolerance of ``node_own.value``; extra columns use it too,
+        # within the tolerance of ``node_own.value``. Extra columns use it too,
         # so that they and the grid columns see the same future.
         self.node_input: np.ndarray | None = None
         self.node_declared: NodeOutcome | None = None
@@ -112,13 +112,16 @@ class Solver:
 
     def renegotiate(self, fresh: np.ndarray, starts: np.ndarray, chain: Chain,
                      fixed: NodeOutcome | None = None,
-                     feasible: np.ndarray | None = None) -> NodeOutcome:
+                     feasible: np.ndarray | None = None,
+                     previous: NodeOutcome | None = None) -> NodeOutcome:
         """Bargain over the grid at an expiry node, against the treaty lapsing.
 
         ``fresh`` (party, column, state) is the value of a new treaty that
         starts in each state; ``starts`` the first-period profile codes.
         ``fixed`` keeps a lottery and only values it; ``feasible`` (column,
         state) replaces the acceptable terms the bargaining chooses from.
+        ``previous``, a lottery over the same columns, is where the Nash
+        lottery search starts (see ``nash_lottery``).
         """
         core = self.core
         offered = self.offered_values(fresh, chain)
@@ -133,7 +136,7 @@ class Solver:
             objective = np.where(feasible, bargaining_objective(gains, core.weights, core.rule), -np.inf)
             fallback = np.where(feasible, gains.sum(axis=0), -np.inf)
             objective = np.where(np.isfinite(objective.max(axis=0))[None], objective, fallback)
-            outcome = _lottery_outcome(gains, feasible, objective, core.weights, core.rule)
+            outcome = _lottery_outcome(gains, feasible, objective, core.weights, core.rule, previous)
             value = np.zeros_like(no_treaty)
             for target, probability in outcome.lottery():
                 value += probability[None, :] * _offer(offered, no_treaty, target)
@@ -298,6 +301,8 @@ class Solver:
         iterations = 0
         columns = None
         previous_support = None
+        # The last step's outcome, where the next bargaining search starts.
+        node = None
         steady = 0
         reductions = 0
         reduced_steps = 0
@@ -314,7 +319,8 @@ class Solver:
             # Every few iterations on the reduced columns, one on the whole
             # grid checks that the agreed terms have not moved off them.
             whole = columns is None or reduced_steps >= REDUCED_CHECK
-            own, node = self.node_step(node_value, reviews, extension, None if whole else columns)
+            own, node = self.node_step(node_value, reviews, extension, None if whole else columns,
+                                       previous=node)
             reduced_steps = 0 if whole else reduced_steps + 1
             if recent is not None and whole:
                 recent.append(Step(value=node_value, policy=own.policy, outcome=node))
@@ -396,10 +402,12 @@ class Solver:
                     reduced_steps = 0
         return node_value, False, iterations, residual, None
 
-    def node_step(self, node_value, reviews, extension, columns):
+    def node_step(self, node_value, reviews, extension, columns, previous: NodeOutcome | None = None):
         """Run one pass at ``node_value`` on ``columns`` (or the grid) and renegotiate against it.
 
-        On reduced columns the outcome's support is mapped back to grid columns.
+        On reduced columns the outcome's support is mapped back to grid
+        columns.  ``previous``, an outcome with grid columns, is where the
+        bargaining search starts.
         """
         core = self.core
         start_phase = core.phases.start
@@ -410,7 +418,15 @@ class Solver:
         own = core.run_pass(gammas, core.own, node_value, keep_values=True, reviews=reviews,
                             extension=extension)[0]
         fresh = own.values[0][:, :, start_phase, :]
-        node = self.renegotiate(fresh, own.policy.codes[0][:, start_phase, :], core.own)
+        if previous is not None and columns is not None:
+            # The search works on positions among the reduced columns.
+            position = np.searchsorted(columns, previous.support)
+            inside = (previous.support >= 0) & (position < len(columns))
+            inside[inside] = columns[position[inside]] == previous.support[inside]
+            previous = NodeOutcome(support=np.where(inside, position, -1), value=None,
+                                   probability=previous.probability)
+        node = self.renegotiate(fresh, own.policy.codes[0][:, start_phase, :], core.own,
+                                previous=previous)
         if columns is not None:
             node.support = np.where(node.support >= 0, columns[np.maximum(node.support, 0)], -1)
         return own, node
@@ -673,7 +689,8 @@ def _offer(offered: np.ndarray, no_treaty: np.ndarray, target: np.ndarray) -> np
     return value
 
 
-def _lottery_outcome(gains, feasible, objective, weights, rule) -> NodeOutcome:
+def _lottery_outcome(gains, feasible, objective, weights, rule,
+                     previous: NodeOutcome | None = None) -> NodeOutcome:
     """Bargain at an expiry node over lotteries of the acceptable grid terms.
 
     A lottery of terms is valued at the mix of their values, so the set the
@@ -686,6 +703,7 @@ def _lottery_outcome(gains, feasible, objective, weights, rule) -> NodeOutcome:
     settling.  The utilitarian rule is linear, so its best term is a best
     lottery.  Where no lottery gives every party a gain, the parties take the
     acceptable term with the largest sum of gains, as ``objective`` holds.
+    The search in each state starts from ``previous`` where it has terms there.
     """
     columns, states = objective.shape
     n = gains.shape[0]
@@ -698,7 +716,15 @@ def _lottery_outcome(gains, feasible, objective, weights, rule) -> NodeOutcome:
             continue
         chosen, chances = np.zeros(0, dtype=np.int64), np.zeros(0)
         if rule != "utilitarian":
-            chosen, chances, _ = nash_lottery(gains[:, acceptable, state], weights)
+            start = None
+            if previous is not None:
+                # Positions of the previous lottery's acceptable terms among the acceptable ones.
+                terms = previous.support[:, state]
+                position = np.searchsorted(acceptable, terms)
+                present = (terms >= 0) & (position < acceptable.size)
+                present[present] = acceptable[position[present]] == terms[present]
+                start = position[present], previous.probability[present, state]
+            chosen, chances, _ = nash_lottery(gains[:, acceptable, state], weights, start=start)
         if chosen.size == 0:
             chosen, chances = np.array([int(np.argmax(objective[acceptable, state]))]), np.ones(1)
         support[:len(chosen), state] = acceptable[chosen]

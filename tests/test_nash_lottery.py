@@ -120,6 +120,44 @@ def test_lottery_meets_the_optimality_certificate(gains, raw_weights):
     assert scores.max() <= 1.0 + 1e-9
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    gains=st.integers(2, 4).flatmap(lambda n: st.integers(1, 30).flatmap(
+        lambda k: arrays(float, (n, k), elements=st.just(0.0) | st.floats(1e-6, 10.0)))),
+    raw_weights=arrays(float, 4, elements=st.floats(0.05, 1.0)),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_started_lottery_reaches_same_gains(gains, raw_weights, seed):
+    # The peak's gains are unique because the objective is strictly concave
+    # in them, so any start must end at the gains of the default start.
+    weights = raw_weights[:gains.shape[0]] / raw_weights[:gains.shape[0]].sum()
+    if not np.all(gains.max(axis=1) > 0):
+        return
+    rng = np.random.default_rng(seed)
+    size = int(rng.integers(1, gains.shape[1] + 1))
+    start = rng.choice(gains.shape[1], size=size, replace=False), rng.uniform(0.01, 1.0, size)
+
+    support, probability, _ = nash_lottery(gains, weights)
+    started, started_probability, _ = nash_lottery(gains, weights, start=start)
+
+    u = gains[:, support] @ probability
+    started_u = gains[:, started] @ started_probability
+    assert ((weights / started_u) @ gains).max() <= 1.0 + 1e-9
+    np.testing.assert_allclose(started_u, u, rtol=1e-6)
+
+
+def test_start_without_gain_for_all_is_ignored():
+    # The start's first candidate gives the second party nothing, so the
+    # search begins at the default start and ends where it does.
+    gains = np.array([[1.0, 0.2, 0.0], [0.0, 0.9, 1.0]])
+    weights = np.array([0.4, 0.6])
+    default = nash_lottery(gains, weights)
+    started = nash_lottery(gains, weights, start=(np.array([0]), np.array([1.0])))
+
+    assert np.array_equal(started[0], default[0])
+    assert np.array_equal(started[1], default[1])
+
+
 def test_lottery_over_curves_of_terms():
     # Gains along a grid of terms trace curves that reach zero for some
     # parties, and some weights are small: a line search can then end a
