@@ -244,22 +244,35 @@ class Solver:
             self.node_declared = self.node_own
             return own, own, stats
 
-        # Under the declared chain the policy is fixed, so the node value is a
-        # contraction and plain iteration converges.
+        # Under the declared chain the policy and the lottery are fixed, so the
+        # map of the node value is an affine contraction. Anderson steps reach
+        # its fixed point in a few passes, and a step whose change does not
+        # shrink is replaced by the plain step.
         node_true = core.declared.no_treaty.copy()
         declared_converged = False
+        history: list[tuple[np.ndarray, np.ndarray]] = []
+        previous_change, replaced = np.inf, None
         for _ in range(self.node_iteration_limit()):
             declared = core.run_pass(self.grid, core.declared, node_true, fixed=own.policy,
                                      keep_values=True)[0]
             fresh_true = declared.values[0][:, :, start_phase, :]
             node = self.renegotiate(fresh_true, None, core.declared, fixed=self.node_own)
             change = float(np.max(np.abs(node.value - node_true)))
-            node_true = node.value
             if change <= self.node_tolerance(scale):
+                # The pass against this value is the result.
                 declared_converged = True
                 break
-        declared = core.run_pass(self.grid, core.declared, node_true, fixed=own.policy,
-                                 keep_values=True)[0]
+            if replaced is not None and change >= previous_change:
+                node_true, replaced, history = replaced, None, []
+                continue
+            previous_change = change
+            history = (history + [(node_true, node.value)])[-ANDERSON_MEMORY - 1:]
+            accelerated = _anderson_step(history) if len(history) >= 2 else None
+            replaced = None if accelerated is None else node.value
+            node_true = node.value if accelerated is None else accelerated
+        if not declared_converged:
+            declared = core.run_pass(self.grid, core.declared, node_true, fixed=own.policy,
+                                     keep_values=True)[0]
         self.node_declared = NodeOutcome(support=self.node_own.support, value=node_true,
                                          probability=self.node_own.probability)
         stats.converged = converged and declared_converged

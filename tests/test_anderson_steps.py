@@ -7,6 +7,7 @@ land on the fixed point that plain iteration reaches, leave it where the
 terms would change, and make the slow cases fast.
 """
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -143,3 +144,52 @@ def test_extra_columns_repeat_grid_columns():
     extra = solver.evaluate(solver.grid[picked])
     for position, values in enumerate(extra.own.values):
         np.testing.assert_allclose(values, base.own.values[position][:, picked], rtol=0, atol=1e-12)
+
+
+def believing_game(seed):
+    """A random sunset game in which the first party believes a stickier chain than the declared one."""
+    game = random_game(seed, "duration")
+    first = game.parties[0]
+    sticky = 0.5 * first.transition + 0.5 * np.eye(game.n_states)
+    parties = (dataclasses.replace(first, transition=sticky),) + tuple(game.parties[1:])
+    return dataclasses.replace(game, parties=parties)
+
+
+def declared_renegotiations(monkeypatch):
+    """Count renegotiations valued under the declared chain, one per pass of its iteration."""
+    count = [0]
+    original = Solver.renegotiate
+
+    def counted(self, fresh, starts, chain, *args, **kwargs):
+        if chain is self.core.declared:
+            count[0] += 1
+        return original(self, fresh, starts, chain, *args, **kwargs)
+
+    monkeypatch.setattr(Solver, "renegotiate", counted)
+    return count
+
+
+@pytest.mark.parametrize("seed", [0, 1, 4, 5, 6, 9])
+def test_declared_iteration_matches_plain(monkeypatch, seed):
+    # Under the declared chain the policy and the lottery are those of the
+    # parties' own solve, so the map of the renegotiation value is affine and
+    # Anderson steps must reach the fixed point that plain iteration reaches.
+    count = declared_renegotiations(monkeypatch)
+    fast = Solver(believing_game(seed))
+    fast_columns = fast.solve()
+    fast_passes = count[0]
+    assert not fast.core.beliefs_are_declared
+
+    plain_iteration(monkeypatch)
+    count[0] = 0
+    slow = Solver(believing_game(seed))
+    slow_columns = slow.solve()
+
+    core = fast.core
+    _, scale = core.value_bounds(core.regime_values(fast.grid))
+    bound = 2 * core.tolerance * scale
+    assert fast.stats.converged and slow.stats.converged
+    assert fast_passes <= count[0]
+    np.testing.assert_allclose(fast.node_declared.value, slow.node_declared.value, rtol=0, atol=bound)
+    np.testing.assert_allclose(fast_columns.declared.start_values, slow_columns.declared.start_values,
+                               rtol=0, atol=bound)
