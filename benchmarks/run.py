@@ -22,7 +22,10 @@ each).  Memory is the process's maximum resident set size so far
 (``resource.getrusage``). It never goes down, so it bounds each workload
 from above.  With ``--tracemalloc`` memory is instead the ``tracemalloc`` peak
 of one extra run, which counts Python and numpy allocations only and slows that
-run down several times.
+run down several times.  A machine check at the start and at the end times a
+pure-Python loop and a numpy loop that do not depend on the engine, so that
+runs on different days, or a machine that slows down during a run, can be
+compared.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ import tempfile
 import time
 import tracemalloc
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -115,6 +120,29 @@ def measure(task, repeat: int, label: str = "") -> tuple[float, float]:
     # Progress on stderr, so that a long run shows where it is and stdout stays a table.
     print(f"measured {label or 'task'} in {time.perf_counter() - start:.1f} s wall", file=sys.stderr)
     return result
+
+
+def machine_check(repeat: int) -> tuple[float, float]:
+    """Time two fixed tasks that do not depend on the engine, best of ``repeat``.
+
+    A pure-Python loop summing 2,000,000 integers, and 50 multiply-adds of
+    1,000,000 doubles in numpy. Their times put runs on different days, or
+    on a machine that slows down during a run, on one scale.
+    """
+    def python_loop():
+        total = 0
+        for value in range(2_000_000):
+            total += value
+
+    array = np.linspace(0.0, 1.0, 1_000_000)
+    result = np.empty_like(array)
+
+    def numpy_ops():
+        for _ in range(50):
+            np.multiply(array, 1.0000001, out=result)
+            np.add(result, array, out=result)
+
+    return best_time(python_loop, repeat), best_time(numpy_ops, repeat)
 
 
 def game_of(text: str):
@@ -251,9 +279,11 @@ def scaling(args) -> list[tuple[str, list]]:
     return tables
 
 
-def render(args, rows, ratio_rows, tables) -> str:
+def render(args, checks, rows, ratio_rows, tables) -> str:
     memory = "tracemalloc peak MiB" if args.tracemalloc else "max RSS so far MiB"
-    out = [f"| workload | time | {memory} |", "|---|---|---|"]
+    out = ["| machine check | pure Python loop | numpy multiply-adds |", "|---|---|---|"]
+    out += [f"| {when} | {loop * 1e3:.0f} ms | {arrays * 1e3:.0f} ms |" for when, (loop, arrays) in checks]
+    out += ["", f"| workload | time | {memory} |", "|---|---|---|"]
     out += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     out += ["", "| engine vs reference (grid solve) | engine | reference | ratio |", "|---|---|---|---|"]
     out += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in ratio_rows]
@@ -295,7 +325,10 @@ def main(argv=None) -> int:
             parser.error(str(error))
 
     try:
-        text = render(args, workloads(args), ratios(args), scaling(args))
+        before = machine_check(args.repeat)
+        rows, ratio_rows, tables = workloads(args), ratios(args), scaling(args)
+        checks = [("start of the run", before), ("end of the run", machine_check(args.repeat))]
+        text = render(args, checks, rows, ratio_rows, tables)
     except KeyboardInterrupt:
         print("interrupted; no tables written", file=sys.stderr)
         return 130
