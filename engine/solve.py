@@ -230,14 +230,17 @@ class Solver:
         self.node_input = node_value
         if last is not None:
             # The iteration stopped at a whole-grid pass against this value,
-            # so that pass and its renegotiation are the result.
-            own, self.node_own = last
+            # so that pass is the result.
+            own = last[0]
         else:
             own = core.run_pass(self.grid, core.own, node_value, keep_values=True, reviews=reviews,
                                 extension=self.extension)[0]
-            fresh = own.values[0][:, :, start_phase, :]
-            starts = own.policy.codes[0][:, start_phase, :]
-            self.node_own = self.renegotiate(fresh, starts, core.own, fixed=settled)
+        # Bargained afresh rather than from the last step's lottery: where
+        # several lotteries give the same gains, the one reported then
+        # depends on the gains alone, not on the path of the iteration.
+        fresh = own.values[0][:, :, start_phase, :]
+        starts = own.policy.codes[0][:, start_phase, :]
+        self.node_own = self.renegotiate(fresh, starts, core.own, fixed=settled)
 
         stats = SolveStats(converged=converged, iterations=iterations, residual=residual, method=method)
         if core.beliefs_are_declared:

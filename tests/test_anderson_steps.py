@@ -193,3 +193,21 @@ def test_declared_iteration_matches_plain(monkeypatch, seed):
     np.testing.assert_allclose(fast.node_declared.value, slow.node_declared.value, rtol=0, atol=bound)
     np.testing.assert_allclose(fast_columns.declared.start_values, slow_columns.declared.start_values,
                                rtol=0, atol=bound)
+
+
+def test_reported_lottery_bargained_afresh():
+    # Inside the iteration each bargaining search starts from the last
+    # step's lottery. Where several lotteries give the same gains, the one
+    # reported must still be the one a search from the default start finds
+    # for the final values, so that it depends on those values alone.
+    game = build_game(load_treaty(Path(__file__).parent / "data" / "flat_face_three_terms.yaml"))
+    solver = Solver(game)
+    solver.solve()
+    core = solver.core
+    start = core.phases.start
+    final = core.run_pass(solver.grid, core.own, solver.node_input, keep_values=True)[0]
+    afresh = solver.renegotiate(final.values[0][:, :, start, :], final.policy.codes[0][:, start, :], core.own)
+
+    assert len(solver.node_own.support) == 3
+    assert np.array_equal(solver.node_own.support, afresh.support)
+    np.testing.assert_array_equal(solver.node_own.probability, afresh.probability)

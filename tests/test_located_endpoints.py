@@ -300,3 +300,22 @@ def test_reused_points_match_a_fresh_solve(name):
 
     assert np.array_equal(ok, fresh_ok)
     np.testing.assert_allclose(margins, check.margins(fresh), rtol=0, atol=1e-8)
+
+
+def test_terms_peak_beside_grid_point():
+    # Solved afresh, the bargaining objective at the returned terms is at
+    # least that at 100 endpoint tolerances on either side, as at a smooth
+    # peak. Terms stuck on the grid point 0.125, about 0.002 from the peak,
+    # score below their left neighbour by about 5e-9.
+    game = build_game(load_treaty(Path(__file__).parent / "data" / "terms_beside_grid_point.yaml"))
+    check = feasibility_of(game)
+    weights, rule = check.solver.core.weights, game.settings.bargaining
+    terms, _ = _best_terms(check, check.intervals(), weights, rule)
+
+    step = 100 * ENDPOINT_TOLERANCE
+    ok, columns = check.at([terms - step, terms, terms + step])
+    objective = bargaining_objective(check.margins(columns), weights, rule)
+    assert ok.all()
+    assert objective[1] >= objective[0]
+    assert objective[1] >= objective[2]
+    assert terms != pytest.approx(0.125, abs=1e-3)
