@@ -411,7 +411,8 @@ class Solver:
                         and np.array_equal(node.support, previous_support))
                 steady = steady + 1 if same else 0
                 previous_support = node.support
-                if (steady >= 2 or (steady >= 1 and settling)) and reductions < MAX_REDUCTIONS and np.any(node.support >= 0):
+                ready = steady >= 2 or (steady >= 1 and settling)
+                if ready and reductions < MAX_REDUCTIONS and np.any(node.support >= 0):
                     columns = self.reduced_columns(node.support, reviews)
                     reductions += 1
                     steady = 0
