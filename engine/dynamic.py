@@ -952,6 +952,10 @@ class DynamicSolver:
                     if fixed is not None:
                         extend = fixed.extend[segment]
                     else:
+                        # NOTE: extending and renegotiating the same terms at no
+                        # cost tie exactly, and rounding at the solver's tolerance
+                        # then decides. Node kinds and p_success can change with
+                        # the iteration's path there, while the values do not.
                         extend = (margin >= 0.0).astype(float)
                         if extension is not None and segment in extension:
                             # NaN leaves the choice to the parties.

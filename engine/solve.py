@@ -235,9 +235,9 @@ class Solver:
         else:
             own = core.run_pass(self.grid, core.own, node_value, keep_values=True, reviews=reviews,
                                 extension=self.extension)[0]
-        # Bargained afresh rather than from the last step's lottery: where
-        # several lotteries give the same gains, the one reported then
-        # depends on the gains alone, not on the path of the iteration.
+        # Bargained afresh rather than from the last step's lottery, so that
+        # where several lotteries give the same gains, the one reported
+        # depends on the gains alone and not on the path of the iteration.
         fresh = own.values[0][:, :, start_phase, :]
         starts = own.policy.codes[0][:, start_phase, :]
         self.node_own = self.renegotiate(fresh, starts, core.own, fixed=settled)
@@ -306,8 +306,13 @@ class Solver:
         extrapolates to where the change would vanish.  That needs a few
         steps where plain iteration needs many when the map contracts slowly.
         An Anderson step that changes the agreed terms, or whose change is not
-        smaller than the one before, is undone: the iteration takes the plain
-        step instead.
+        smaller than the one before, is undone, and the iteration takes the
+        plain step instead.
+
+        NOTE: where a lottery's probabilities move steeply with the value,
+        Anderson steps and plain iteration can end on probabilities that
+        differ by more than the tolerance (1e-6 has been seen), although the
+        values agree within it.
         """
         damping = 1.0
         stalled = 0
@@ -353,8 +358,8 @@ class Solver:
 
             if replaced is not None and (residual >= previous_residual
                                          or not np.array_equal(node.support, history_support)):
-                # The Anderson step overshot or left the terms it assumed:
-                # take the plain step it replaced.
+                # The Anderson step overshot or left the terms it assumed, so
+                # the iteration takes the plain step it replaced.
                 node_value, replaced = replaced, None
                 history = []
                 continue

@@ -473,10 +473,9 @@ def test_sunset_beliefs_match_engine_own_values():
     assert_same_sunset(game)
 
 
-REVIEW_SPECS = {
-    "without sunset": """
-schema: treaty/v1
-name: review without sunset
+# Environment and parties of both review cases: both parties gain from
+# moving strictness 0 towards 0.5, so reviews amend.
+REVIEW_PARTIES = """
 environment:
   start: calm
   persistence: 0.7
@@ -490,28 +489,15 @@ parties:
     discount: 0.85
     defection_value: {calm: 0.15, crisis: 0.45}
     regime_value: [[0, 0.4], [0.5, 0.75], [1, 0.45]]
-provisions:
+"""
+
+REVIEW_SPECS = {
+    "without sunset": "schema: treaty/v1\nname: review without sunset" + REVIEW_PARTIES + """provisions:
   - {kind: review, every: 2 years, amendment_cost: 0.05}
   - {kind: withdrawal, notice: 1 year, cost: 0.1, earliest: 3 years}
 model: {grid: 11}
 """,
-    "with sunset": """
-schema: treaty/v1
-name: review with sunset
-environment:
-  start: calm
-  persistence: 0.7
-  states: {calm: 0.8, crisis: 0.2}
-parties:
-  - name: A
-    discount: 0.9
-    defection_value: {calm: 0.1, crisis: 0.5}
-    regime_value: [[0, 0.3], [1, 0.8]]
-  - name: B
-    discount: 0.85
-    defection_value: {calm: 0.15, crisis: 0.45}
-    regime_value: [[0, 0.4], [0.5, 0.75], [1, 0.45]]
-provisions:
+    "with sunset": "schema: treaty/v1\nname: review with sunset" + REVIEW_PARTIES + """provisions:
   - {kind: duration, term: 6 years, renegotiation: {cost: 0.1}}
   - {kind: review, every: 2 years, amendment_cost: 0.05}
 model: {grid: 11}
