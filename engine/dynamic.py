@@ -122,12 +122,16 @@ class NodeOutcome:
 
 @dataclass
 class PassResult:
-    """Values and policy of one backward pass (or fixed point) over the clock."""
+    """Values and policy of one backward pass (or fixed point) over the clock.
 
-    start_values: np.ndarray
+    A pass stopped before position 0 (see ``DynamicSolver.run_pass``) has
+    None for ``start_values`` and ``slack``, and for the positions it did not solve.
+    """
+
+    start_values: np.ndarray | None
     values: list[np.ndarray] | None
     policy: Policy
-    slack: np.ndarray
+    slack: np.ndarray | None
     play: dict[int, np.ndarray] = field(default_factory=dict)
 
 
@@ -169,9 +173,10 @@ class Layout:
     phase, state) the same for the escapes alone, shaped to broadcast over
     columns.  ``both_party`` lists the parties with both a notice and an
     escape, ``both_notice`` and ``both_escape`` those two candidates and
-    ``both_open`` where the escape is open.  ``code_table`` contains the
-    profile codes followed by breakdown, so that candidate index -1 reads
-    breakdown.
+    ``both_open`` where the escape is open.  ``escape_closed`` and
+    ``both_closed`` are their negations, kept because every step needs them.
+    ``code_table`` contains the profile codes followed by breakdown, so that
+    candidate index -1 reads breakdown.
     """
 
     key: tuple
@@ -188,6 +193,8 @@ class Layout:
     both_notice: np.ndarray
     both_escape: np.ndarray
     both_open: np.ndarray
+    escape_closed: np.ndarray
+    both_closed: np.ndarray
 
     @property
     def count(self) -> int:
@@ -206,6 +213,7 @@ class Layout:
         escape_open = available[escape_index][:, None]
         both = [j for j in notice_parties if j in escape_available]
         both_escape = escape_index[[escaping.index(j) for j in both]].astype(np.intp)
+        both_open = available[both_escape][:, None]
         return cls(
             key=tuple(candidates),
             candidates=tuple(candidates),
@@ -220,7 +228,9 @@ class Layout:
             both_party=np.array(both, dtype=np.intp),
             both_notice=notice_index[[notice_parties.index(j) for j in both]].astype(np.intp),
             both_escape=both_escape,
-            both_open=available[both_escape][:, None],
+            both_open=both_open,
+            escape_closed=~escape_open,
+            both_closed=~both_open,
         )
 
 
@@ -321,8 +331,17 @@ class DynamicSolver:
         # then reads and writes views instead of copies.
         self._normal_at = _as_index(self._normal)
         self._normal_next = _as_index(self._comply_slots[self._normal])
-        self._suspended_at = [_as_index(these) for these in self._suspended]
-        self._suspended_next = [_as_index(self._comply_slots[these]) for these in self._suspended]
+
+        # Every party's suspended phases in one run, so that a step adds their
+        # values with one gather instead of one per party. ``_suspended_runs``
+        # gives each party's place in that run.
+        self._all_suspended = np.concatenate(self._suspended)
+        self._all_suspended_at = _as_index(self._all_suspended)
+        self._all_suspended_next = _as_index(self._comply_slots[self._all_suspended])
+        ends = np.cumsum([these.size for these in self._suspended])
+        self._suspended_runs = [slice(int(end - these.size), int(end))
+                                for these, end in zip(self._suspended, ends)]
+
         self._notice_at = _as_index(self._notice_phases)
         self._notice_next = _as_index(self._comply_slots[self._notice_phases])
         self._escape_next = {j: _as_index(slots) for j, slots in self._escape_slots.items()}
@@ -435,6 +454,53 @@ class DynamicSolver:
         return self._per_pass(z, chain, "stages",
                               lambda: {j: self._suspension_stage(j, z) for j in range(self.n)})
 
+    def _suspended_stage_run(self, z: np.ndarray, chain: Chain) -> np.ndarray:
+        """Stage payoffs over the run of every party's suspended phases, shape (party, column, phase, state)."""
+        stages = self._stages(z, chain)
+        run = np.empty((self.n, z.shape[1], self._all_suspended.size, self.n_states))
+        for j, place in enumerate(self._suspended_runs):
+            run[:, :, place, :] = stages[j][:, :, None, :]
+        return run
+
+    def _suspended_codes(self, position: int, run_values: np.ndarray, z: np.ndarray, chain: Chain,
+                         settle: "Settling | None") -> np.ndarray | None:
+        """Return the codes of the suspended phases: comply where no bound partner gains by breaching.
+
+        ``run_values`` contains the run of every party's suspended phases.
+        Returns None where every code is comply because no partner is bound
+        and nothing is settled, which spares the checks and the copies.
+        """
+        _, partner_breach_values = self._breaches(chain)
+
+        # A partner released from its obligations (breach value -inf
+        # everywhere) never gains by breaching, so it is not checked.
+        checked = self._per_pass(z, chain, "bound partners", lambda: [
+            [party for party in range(self.n) if party != j and self.strategic[party]
+             and np.isfinite(partner_breach_values[party]).any()]
+            for j in range(self.n)])
+        if settle is None and not any(checked):
+            return None
+
+        run_codes = np.empty(run_values.shape[1:], dtype=np.int8)
+        for j, place in enumerate(self._suspended_runs):
+            if place.start == place.stop:
+                continue
+            invoker_values = run_values[:, :, place, :]
+            complying = np.ones(invoker_values.shape[1:], dtype=bool)
+            for party in checked[j]:
+                gap = invoker_values[party] - partner_breach_values[party][None, None, :]
+                complying &= gap >= -TIE_TOLERANCE * (1.0 + np.abs(invoker_values[party]))
+            codes = np.where(complying, COMPLY, BREAKDOWN).astype(np.int8)
+            if settle is not None:
+                shortfall = np.full(codes.shape, -np.inf)
+                for party in range(self.n):
+                    if party != j and self.strategic[party]:
+                        shortfall = np.maximum(
+                            shortfall, partner_breach_values[party][None, None, :] - invoker_values[party])
+                codes = settle.run_on(position, self._suspended[j], codes, shortfall)
+            run_codes[:, place, :] = codes
+        return run_codes
+
     def _breach_table(self, layout: "Layout", chain: Chain) -> tuple[np.ndarray, int]:
         """Return the breach values of ``_deviation_table`` for the checked parties, and how many candidates have one.
 
@@ -521,47 +587,49 @@ class DynamicSolver:
         return stacked - deviation
 
     def _incentives_hold(self, stacked: np.ndarray, layout: "Layout", z: np.ndarray, chain: Chain) -> np.ndarray:
-        """Return where no checked party gains by deviating from each candidate, shape like ``stacked``.
+        """Return where no checked party gains by deviating from each candidate, shape (candidate, column, phase, state).
 
-        The same test as ``_gaps(...) >= -TIE_TOLERANCE * (1 + |stacked|)``,
-        taken one deviation at a time.  A candidate's value minus the largest
-        deviation equals the smallest of its differences with each deviation
-        in floating point too, so both give the same result.  The switches
-        only concern a party's own candidates: comply, its notice and its
-        escape, so they are compared pairwise per party instead of gathered
-        for every candidate and party.
+        The same test as ``_gaps(...) >= -TIE_TOLERANCE * (1 + |stacked|)``
+        for every party, taken one deviation at a time.  A candidate's value
+        minus the largest deviation equals the smallest of its differences
+        with each deviation in floating point too, so both give the same
+        result.  The switches only concern a party's own candidates: comply,
+        its notice and its escape, so they are compared pairwise per party
+        instead of gathered for every candidate and party.  Each result goes
+        straight into its candidate's row, because only whether every party's
+        test passes is needed.
         """
         floor = np.abs(stacked)
         floor += 1.0
         floor *= -TIE_TOLERANCE
         table, rows = self._breach_table(layout, chain)
-        met = np.ones(stacked.shape, dtype=bool)
+        holds = np.ones((layout.count,) + stacked.shape[2:], dtype=bool)
         if rows:
             breach = self._full(z, chain, ("breach", layout.key), table[:rows], (rows,) + stacked.shape[1:])
-            np.greater_equal(stacked[:rows] - breach, floor[:rows], out=met[:rows])
+            np.all(stacked[:rows] - breach >= floor[:rows], axis=1, out=holds[:rows])
 
         # Switches between a party's own candidates, checked in both directions.
-        comply, comply_floor, comply_met = stacked[0], floor[0], met[0]
+        comply, comply_floor = stacked[0], floor[0]
         notice, escape = layout.notice_index, layout.escape_index
         if notice.size:
             parties = layout.notice_party
             own, own_floor = stacked[notice, parties], floor[notice, parties]
             base, base_floor = comply[parties], comply_floor[parties]
-            comply_met[parties] &= (base - own) >= base_floor
-            met[notice, parties] &= (own - base) >= own_floor
+            holds[0] &= np.all((base - own) >= base_floor, axis=0)
+            holds[notice] &= (own - base) >= own_floor
         if escape.size:
-            parties, closed = layout.escape_party, ~layout.escape_open
+            parties = layout.escape_party
             escaped, escaped_floor = stacked[escape, parties], floor[escape, parties]
             base, base_floor = comply[parties], comply_floor[parties]
-            comply_met[parties] &= ((base - escaped) >= base_floor) | closed
-            met[escape, parties] &= (escaped - base) >= escaped_floor
+            holds[0] &= np.all(((base - escaped) >= base_floor) | layout.escape_closed, axis=0)
+            holds[escape] &= (escaped - base) >= escaped_floor
             if layout.both_party.size:
                 parties, at_notice, at_escape = layout.both_party, layout.both_notice, layout.both_escape
                 own, own_floor = stacked[at_notice, parties], floor[at_notice, parties]
                 escaped, escaped_floor = stacked[at_escape, parties], floor[at_escape, parties]
-                met[at_notice, parties] &= ((own - escaped) >= own_floor) | ~layout.both_open
-                met[at_escape, parties] &= (escaped - own) >= escaped_floor
-        return met
+                holds[at_notice] &= ((own - escaped) >= own_floor) | layout.both_closed
+                holds[at_escape] &= (escaped - own) >= escaped_floor
+        return holds
 
     def _start_slack(self, stacked: np.ndarray, layout: "Layout", chain: Chain) -> np.ndarray:
         """Return the gain of complying over each party's best deviation in the first normal phase, (party, column, state)."""
@@ -600,7 +668,7 @@ class DynamicSolver:
         columns = z.shape[1]
         states = self.n_states
         no_treaty = chain.no_treaty[:, None, None, :]
-        bound, partner_breach_values = self._breaches(chain)
+        bound, _ = self._breaches(chain)
         bound_breach = bound[:, None, None, :]
         slack = np.zeros((n, columns, states))
 
@@ -633,14 +701,17 @@ class DynamicSolver:
             stacked[notice, layout.notice_party] -= withdrawal.cost
 
         escape = self.rules.escape
-        for candidate, j in zip(layout.escape_index, layout.escape_party):
-            escape_values = stacked[candidate]
-            stage = self._full(z, chain, ("escape stage", j), self._stages(z, chain)[j][:, :, None, :], shape)
-            _add_phases(stage, discounted, self._escape_next[j], escape_values)
-            escape_values[j] -= escape.cost
+        if layout.escape_index.size:
+            stages = self._per_pass(z, chain, "escape stages", lambda: {
+                j: np.broadcast_to(self._stages(z, chain)[j][:, :, None, :], shape).copy()
+                for j in self._escape_next})
+            for candidate, j in zip(layout.escape_index, layout.escape_party):
+                _add_phases(stages[j], discounted, self._escape_next[j], stacked[candidate])
+            stacked[layout.escape_index, layout.escape_party] -= escape.cost
             if escape.cost_type == "transfer":
-                others = np.arange(n) != j
-                escape_values[others] += escape.cost / (n - 1)
+                for candidate, j in zip(layout.escape_index, layout.escape_party):
+                    others = np.arange(n) != j
+                    stacked[candidate, others] += escape.cost / (n - 1)
 
         if fixed is None:
             if settle is None:
@@ -649,11 +720,12 @@ class DynamicSolver:
                     slack = self._start_slack(stacked, layout, chain) if slack_wanted else None
             else:
                 gap = self._gaps(stacked, layout, chain)
-                holds = gap >= -TIE_TOLERANCE * (1.0 + np.abs(stacked))
-                holds |= ~self.strategic[None, :, None, None, None]
+                met = gap >= -TIE_TOLERANCE * (1.0 + np.abs(stacked))
+                met |= ~self.strategic[None, :, None, None, None]
+                holds = met.all(axis=1)
                 if position == 0:
                     slack = gap[0][:, :, 0, :]
-            equilibrium = layout.available[:, None] & holds.all(axis=1)
+            equilibrium = layout.available[:, None] & holds
 
             # Largest weighted joint value; within a tie, the earliest candidate,
             # which has fewer exits and escapes.
@@ -669,7 +741,12 @@ class DynamicSolver:
             score = np.where(equilibrium, weighted, -np.inf)
             best = score.max(axis=0)
             near = equilibrium & (score >= best - TIE_TOLERANCE * (1.0 + np.abs(best)))
-            index = np.where(near.any(axis=0), np.argmax(near, axis=0), -1)
+            # The first candidate in the tie, or -1 where none is an equilibrium.
+            # Copying candidate numbers from the last to the first is cheaper
+            # than argmax along the candidate axis, which numpy strides across.
+            index = np.full(near.shape[1:], -1, dtype=np.intp)
+            for candidate in range(count - 1, -1, -1):
+                np.copyto(index, candidate, where=near[candidate])
             if settle is not None:
                 index = np.where(keep >= -1, keep, index)
         else:
@@ -677,14 +754,16 @@ class DynamicSolver:
 
         # Index -1 picks the last entry of the code table, which is breakdown.
         chosen = layout.code_table[index]
-        # A masked copy per candidate is cheaper than take_along_axis for a few candidates.
-        picked = stacked[0].copy()
-        for candidate in range(1, count):
+        # A masked copy per candidate is cheaper than take_along_axis for a
+        # few candidates, and only the candidates chosen somewhere need one.
+        # ``stacked`` is not read again, so its first candidate takes the picks.
+        chosen_count = np.bincount(index.ravel() + 1, minlength=count + 1)
+        picked = stacked[0]
+        for candidate in (np.flatnonzero(chosen_count[2:]) + 1).tolist():
             np.copyto(picked, stacked[candidate], where=(index == candidate)[None])
-        lapsed = index < 0
-        if lapsed.any():
+        if chosen_count[0]:
             no_treaty_normal = self._full(z, chain, ("no treaty", len(normal)), no_treaty, shape)
-            np.copyto(picked, no_treaty_normal, where=lapsed[None])
+            np.copyto(picked, no_treaty_normal, where=(index < 0)[None])
         if self._only_normal:
             return picked, chosen, slack
 
@@ -694,58 +773,38 @@ class DynamicSolver:
         codes[:, self._normal_at, :] = chosen
 
         # Suspended phases: the invoker acts unregulated, partners respond.
-        for j, these in enumerate(self._suspended):
-            if these.size:
-                run_shape = (n, columns, these.size, states)
-                stage = self._full(z, chain, ("suspended stage", j), self._stages(z, chain)[j][:, :, None, :],
-                                   run_shape)
-                # Written in place where the phases are contiguous, to save a copy.
-                at = self._suspended_at[j]
-                into = values[:, :, at, :] if isinstance(at, slice) else np.empty(run_shape)
-                run_values = _add_phases(stage, discounted, self._suspended_next[j], into)
-                if fixed is None:
-                    # A partner released from its obligations (breach value
-                    # -inf everywhere) never gains by breaching, so it is not checked.
-                    checked = self._per_pass(z, chain, ("bound partners", j), lambda: [
-                        party for party in range(n) if party != j and self.strategic[party]
-                        and np.isfinite(partner_breach_values[party]).any()])
-                    if checked:
-                        partner = self._full(z, chain, ("partner breach", these.size),
-                                             partner_breach_values[:, None, None, :], run_shape)
-                    holds = np.ones(run_shape[1:], dtype=bool)
-                    for party in checked:
-                        gap = run_values[party] - partner[party]
-                        holds &= gap >= -TIE_TOLERANCE * (1.0 + np.abs(run_values[party]))
-                    run_codes = np.where(holds, COMPLY, BREAKDOWN).astype(np.int8)
-                    if settle is not None:
-                        shortfall = np.full(run_codes.shape, -np.inf)
-                        for party in range(n):
-                            if party != j and self.strategic[party]:
-                                shortfall = np.maximum(
-                                    shortfall, partner_breach_values[party][None, None, :] - run_values[party])
-                        run_codes = settle.run_on(position, these, run_codes, shortfall)
-                else:
-                    run_codes = fixed[:, self._suspended_at[j], :]
+        suspended = self._all_suspended
+        if suspended.size:
+            run_shape = (n, columns, suspended.size, states)
+            stage = self._per_pass(z, chain, "suspended stage", lambda: self._suspended_stage_run(z, chain))
+            # Written in place where the phases are contiguous, to save a copy.
+            at = self._all_suspended_at
+            into = values[:, :, at, :] if isinstance(at, slice) else np.empty(run_shape)
+            run_values = _add_phases(stage, discounted, self._all_suspended_next, into)
+            if fixed is None:
+                run_codes = self._suspended_codes(position, run_values, z, chain, settle)
+            else:
+                run_codes = fixed[:, at, :]
+            if run_codes is None:
+                codes[:, at, :] = COMPLY
+            else:
                 lapsed = run_codes != COMPLY
                 if lapsed.any():
-                    no_treaty_run = self._full(z, chain, ("no treaty", these.size), no_treaty, run_shape)
+                    no_treaty_run = self._full(z, chain, ("no treaty", suspended.size), no_treaty, run_shape)
                     np.copyto(run_values, no_treaty_run, where=lapsed[None])
-                if not isinstance(at, slice):
-                    values[:, :, at, :] = run_values
                 codes[:, at, :] = run_codes
+            if not isinstance(at, slice):
+                values[:, :, at, :] = run_values
 
         # Notice phases: everyone stays bound until the notice runs out.
         notice = self._notice_phases
         if notice.size:
             run_values = z4 + discounted[:, :, self._notice_next, :]
             if fixed is None:
-                holds = np.ones(run_values.shape[1:], dtype=bool)
-                for party in range(n):
-                    if not self.strategic[party]:
-                        continue
-                    gap = run_values[party] - bound_breach[party]
-                    holds &= gap >= -TIE_TOLERANCE * (1.0 + np.abs(run_values[party]))
-                run_codes = np.where(holds, COMPLY, BREAKDOWN).astype(np.int8)
+                gap = run_values - bound_breach
+                holds = gap >= -TIE_TOLERANCE * (1.0 + np.abs(run_values))
+                holds |= ~self.strategic[:, None, None, None]
+                run_codes = np.where(holds.all(axis=0), COMPLY, BREAKDOWN).astype(np.int8)
                 if settle is not None:
                     shortfall = np.full(run_codes.shape, -np.inf)
                     for party in range(n):
@@ -880,7 +939,8 @@ class DynamicSolver:
     def run_pass(self, gammas: np.ndarray, chain: Chain, node_value: np.ndarray | None,
                  base: PassResult | None = None, fixed: Policy | None = None,
                  keep_values: bool = False, reviews: dict | None = None,
-                 extension: dict | None = None):
+                 extension: dict | None = None, unreviewed: PassResult | None = None,
+                 down_to: int = 0):
         """One solve of the clock for the columns ``gammas``.
 
         ``node_value`` (party, state) is the value at an expiry node that ends
@@ -888,13 +948,33 @@ class DynamicSolver:
         are not the base grid itself.  ``extension`` maps segments of a sunset
         clock to extension probabilities (column, state) that replace the
         parties' choice where they are not NaN.  Returns a ``PassResult`` and statistics.
+
+        ``unreviewed``, for a sunset clock, is a pass over the same columns
+        and chain, against the same node value and extension, with no reviews
+        and no fixed policy, and with every position's values kept.  A pass
+        with ``reviews`` then copies the positions after the last review from
+        it, because nothing differs there, and starts its own work at that review.
+
+        ``down_to``, for a sunset clock, stops the backward pass at that
+        position. Positions before it are not solved, and the result has no
+        start values and no slack (both None). Review choices need only the
+        positions from the first review on (see ``first_review``).
         """
         if fixed is not None:
             reviews = fixed.amend or None
         if self.clock.cyclic:
+            if down_to:
+                raise ValueError(f"invalid down_to {down_to}: a pass over a repeating clock solves every position")
             return self._cyclic_pass(gammas, chain, base, fixed, keep_values, reviews)
         return self._sunset_pass(gammas, chain, node_value, base, fixed, keep_values, reviews,
-                                 extension), None
+                                 extension, unreviewed, down_to), None
+
+    @property
+    def first_review(self) -> int:
+        """The first review position of a sunset clock, where a pass for review choices may stop, or 0 without one."""
+        if self.clock.cyclic or not self.clock.review.any():
+            return 0
+        return int(np.flatnonzero(self.clock.review)[0])
 
     def _targets(self, position: int, values: np.ndarray, base: PassResult | None) -> np.ndarray:
         """Values of the base columns before any amendment at this review position."""
@@ -926,7 +1006,7 @@ class DynamicSolver:
         return choices
 
     def _sunset_pass(self, gammas, chain, node_value, base, fixed, keep_values, reviews,
-                     extension=None):
+                     extension=None, unreviewed=None, down_to=0):
         clock = self.clock
         z = self.regime_values(gammas)
         n, columns = z.shape
@@ -942,7 +1022,11 @@ class DynamicSolver:
         node_broadcast = np.broadcast_to(node_value[:, None, :], (n, columns, states))
 
         following = None
-        for position in range(size - 1, -1, -1):
+        first = size - 1
+        if unreviewed is not None and reviews is not None:
+            first = self._copy_unreviewed(unreviewed, stored, policy)
+            following = stored[first + 1] if first + 1 < size else None
+        for position in range(first, down_to - 1, -1):
             if clock.next[position] == NO_NEXT:
                 # Expiry: extend if every party prefers the next segment, else renegotiate.
                 segment = clock.segment[position]
@@ -982,9 +1066,36 @@ class DynamicSolver:
             codes[position] = step_codes
             following = values
 
-        start_values = stored[0][:, :, start, self.game.start]
+        if down_to > 0:
+            start_values, slack = None, None
+        else:
+            start_values = stored[0][:, :, start, self.game.start]
         return PassResult(start_values=start_values, values=_segment_values(stored, clock, keep_values),
                           policy=policy, slack=slack, play=play)
+
+    def _copy_unreviewed(self, unreviewed: PassResult, stored: list, policy: Policy) -> int:
+        """Copy the positions after the last review from ``unreviewed`` (see ``run_pass``).
+
+        Returns the last review position, where the pass's own work starts.
+        Every position after it is reached before any review in a backward
+        pass, so its values, codes and extension choices are those of the
+        pass without reviews.
+        """
+        clock = self.clock
+        if not clock.review.any():
+            return clock.size - 1
+        last_review = int(np.flatnonzero(clock.review)[-1])
+        for position in range(clock.size - 1, last_review, -1):
+            if unreviewed.policy.amend or unreviewed.values[position] is None:
+                raise ValueError("invalid unreviewed pass: it must have no reviews and keep every position's "
+                                 "values (keep_values=True)")
+            stored[position] = unreviewed.values[position]
+            policy.codes[position] = unreviewed.policy.codes[position]
+            segment = int(clock.segment[position])
+            if clock.next[position] == NO_NEXT and segment in unreviewed.policy.extend:
+                policy.extend[segment] = unreviewed.policy.extend[segment]
+                policy.extend_margin[segment] = unreviewed.policy.extend_margin[segment]
+        return last_review
 
     def value_bounds(self, z: np.ndarray) -> tuple[np.ndarray, float]:
         """Return an upper bound of every party's value and the scale of the payoffs.
@@ -1372,7 +1483,9 @@ def _add_phases(constant: np.ndarray, values: np.ndarray, phases, out: np.ndarra
     """
     if isinstance(phases, slice):
         return np.add(constant, values[:, :, phases, :], out=out)
-    np.take(values, phases, axis=2, out=out)
+    # Any mode but the default "raise" writes into ``out`` without a buffer.
+    # The indices are always in range, so "wrap" never changes one.
+    np.take(values, phases, axis=2, out=out, mode="wrap")
     out += constant
     return out
 

@@ -99,6 +99,9 @@ class Solver:
         self.node_input: np.ndarray | None = None
         self.node_declared: NodeOutcome | None = None
         self.base: Columns | None = None
+        # The grid solved without reviews, where the treaty has reviews: review
+        # choices are made against it.
+        self.unreviewed: PassResult | None = None
         # Messages from every pass, the grid solve and the extra columns.
         self.notes: list[str] = []
         # Extension probabilities fixed by a lottery (see ``_mixed_extension``).
@@ -161,9 +164,8 @@ class Solver:
         # so solve that first when the treaty has reviews.
         self.reviews = None
         if self.keep_all:
-            unreviewed, _, _ = self._solve_once(None)
-            self.unreviewed = unreviewed
-            self.reviews = self.core.review_choices(unreviewed, None)
+            self.unreviewed = self._solve_unreviewed()
+            self.reviews = self.core.review_choices(self.unreviewed, None)
         own, declared, stats = self._solve_once(self.reviews)
 
         self.stats = stats
@@ -180,13 +182,48 @@ class Solver:
         self.base = Columns(gammas=self.grid, own=own, declared=declared)
         return self.base
 
-    def _solve_once(self, reviews):
+    def _solve_unreviewed(self) -> PassResult:
+        """Solve the grid without reviews, as far as the review choices need it.
+
+        The choices depend on the parties' own beliefs alone, so the declared
+        chain is left out. Where the renegotiation value comes from the joint
+        solve, the pass stops at the first review. The joint solve itself
+        bargains over the start values at every iteration, so it solves
+        every position. Raises ``SolverError`` if this solve does not
+        converge, because choices decided against it would not be reliable.
+        """
+        core = self.core
+        if self.renegotiation is not None and not core.clock.cyclic:
+            self.renegotiation.solve()
+            return core.run_pass(self.grid, core.own, self.renegotiation.node_input, keep_values=True,
+                                 down_to=core.first_review)[0]
+
+        own, _, stats = self._solve_once(None, declared=False)
+        if not stats.converged:
+            self._note(stats)
+            reason = f"; {stats.messages[-1]}" if stats.messages else ""
+            raise SolverError(
+                f"the equilibrium values of the treaty without its reviews, against which "
+                f"amendments are decided, did not converge after {stats.iterations} iterations "
+                f"(residual {stats.residual:.3g}){reason}; the result would not be reliable, "
+                f"so none is given")
+        return own
+
+    def _solve_once(self, reviews, declared: bool = True):
+        """Solve the grid under the parties' own beliefs, and under the declared chain unless ``declared`` is False.
+
+        Returns the two passes (the second is None without the declared
+        chain, and the first again where beliefs are the declared chain) and
+        the statistics.
+        """
         core = self.core
         if not core.clock.cyclic:
-            return self._solve_sunset(reviews)
+            return self._solve_sunset(reviews, declared)
         own, own_stats = core.run_pass(self.grid, core.own, None, keep_values=True, reviews=reviews)
         if core.beliefs_are_declared:
             return own, own, own_stats
+        if not declared:
+            return own, None, own_stats
         declared, declared_stats = core.run_pass(
             self.grid, core.declared, None, fixed=own.policy, keep_values=True)
         stats = own_stats
@@ -194,7 +231,7 @@ class Solver:
         stats.residual = max(own_stats.residual, declared_stats.residual)
         return own, declared, stats
 
-    def _solve_sunset(self, reviews):
+    def _solve_sunset(self, reviews, declared: bool = True):
         core = self.core
         start_phase = core.phases.start
         if self.renegotiation is not None:
@@ -246,6 +283,8 @@ class Solver:
         if core.beliefs_are_declared:
             self.node_declared = self.node_own
             return own, own, stats
+        if not declared:
+            return own, None, stats
 
         # Under the declared chain the policy and the lottery are fixed, so the
         # map of the node value is an affine contraction. Anderson steps reach
@@ -571,8 +610,10 @@ class Solver:
         self.node_input = joint.node_input
         self.node_declared = joint.node_declared
         core = self.core
+        # Against the same renegotiation value, the pass with reviews repeats
+        # the one without them up to the last review, so it starts there.
         own = core.run_pass(self.grid, core.own, self.node_input, keep_values=True,
-                            reviews=reviews)[0]
+                            reviews=reviews, unreviewed=None if reviews is None else self.unreviewed)[0]
         declared = own
         if not core.beliefs_are_declared:
             declared = core.run_pass(self.grid, core.declared, self.node_declared.value,
@@ -607,15 +648,17 @@ class Solver:
         node_own = self.node_input
         node_declared = None if self.node_declared is None else self.node_declared.value
 
-        reviews = None
+        reviews = unreviewed = None
         if self.reviews is not None:
+            # Only the review choices and the positions after the last review
+            # are read from this pass, so it stops at the first review.
             unreviewed, stats = core.run_pass(gammas, core.own, node_own, base=self.unreviewed,
-                                              keep_values=True)
+                                              keep_values=True, down_to=core.first_review)
             self._check(stats, gammas)
             reviews = core.review_choices(unreviewed, self.unreviewed)
 
         own, stats = core.run_pass(gammas, core.own, node_own, base=base.own, keep_values=True,
-                                   reviews=reviews)
+                                   reviews=reviews, unreviewed=unreviewed)
         self._check(stats, gammas)
         if core.beliefs_are_declared:
             return Columns(gammas=gammas, own=own, declared=own)

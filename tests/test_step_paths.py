@@ -9,7 +9,9 @@ compare with exact equality:
 * cyclic passes that sweep only the loop of the clock, one sweep ahead,
   against full sweeps over every position;
 * amendment bargaining that scores only the acceptable amendments against
-  scoring every amendment and masking afterwards.
+  scoring every amendment and masking afterwards;
+* a sunset pass with reviews that copies the positions after the last review
+  from the pass without reviews against one that solves every position.
 """
 
 import dataclasses
@@ -19,7 +21,7 @@ import pytest
 
 from engine.bargaining import bargaining_objective
 from engine.dynamic import TIE_TOLERANCE, DynamicSolver
-from engine.game import EscapeRules, ReviewRules, WithdrawalRules
+from engine.game import DurationRules, EscapeRules, ReviewRules, WithdrawalRules
 from helpers import random_game
 
 
@@ -66,8 +68,9 @@ def test_incentive_check_matches_gap_check(seed, notice, partner_response, strat
         levels = np.concatenate([bound.ravel(), bound.ravel() + 1e-12, rng.uniform(-1, 3, 6)])
         stacked = rng.choice(levels, size=shape)
 
+        # Every party's test passes for a candidate exactly where each one does under the gap.
         fast = core._incentives_hold(stacked, layout, z, chain)
-        assert np.array_equal(fast, gap_check(core, stacked, layout, chain))
+        assert np.array_equal(fast, gap_check(core, stacked, layout, chain).all(axis=1))
         # Both outcomes occur, so the comparison is not between two constant arrays.
         assert fast.any()
         assert not fast.all()
@@ -162,3 +165,103 @@ def test_amendment_scoring_matches_masking(rule):
     scored = np.full(acceptable.shape, -np.inf)
     scored[acceptable] = bargaining_objective(gains[:, acceptable], weights, rule)
     assert np.array_equal(masked, scored)
+
+
+def sunset_game(seed: int):
+    """A flexible game with a four-period term, two extensions of two periods and a review every three.
+
+    The review falls at position 3, the end of the term, so the end of the
+    first extension, where the parties choose whether to extend again, lies
+    after it and is copied.
+    """
+    game = flexible_game(seed, 1, "comply", review_every=3)
+    duration = DurationRules(term=4, renegotiation_cost=0.1, extension_length=2, extension_max=2)
+    return dataclasses.replace(game, rules=dataclasses.replace(game.rules, duration=duration))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_reviewed_pass_copies_positions_after_last_review(seed):
+    game = sunset_game(seed)
+    core = DynamicSolver(game)
+    assert not core.clock.cyclic
+    # Any renegotiation value will do; this one lies above the no-treaty values.
+    node_value = core.own.no_treaty + 0.5
+    unreviewed, _ = core.run_pass(GAMMAS, core.own, node_value, keep_values=True)
+    reviews = core.review_choices(unreviewed, None)
+    solved, _ = core.run_pass(GAMMAS, core.own, node_value, keep_values=True, reviews=reviews)
+    copied, _ = core.run_pass(GAMMAS, core.own, node_value, keep_values=True, reviews=reviews,
+                              unreviewed=unreviewed)
+
+    # The positions after the last review are the unreviewed pass's own arrays.
+    last_review = int(np.flatnonzero(core.clock.review)[-1])
+    assert 0 < last_review < core.clock.size - 1
+    for position in range(last_review + 1, core.clock.size):
+        assert copied.values[position] is unreviewed.values[position]
+
+    assert np.array_equal(copied.start_values, solved.start_values)
+    for a, b in zip(copied.values, solved.values):
+        assert np.array_equal(a, b)
+    for a, b in zip(copied.policy.codes, solved.policy.codes):
+        assert np.array_equal(a, b)
+    assert np.array_equal(copied.slack, solved.slack)
+    for field in ("amend", "extend", "extend_margin"):
+        mine, theirs = getattr(copied.policy, field), getattr(solved.policy, field)
+        assert sorted(mine) == sorted(theirs)
+        for key in mine:
+            assert np.array_equal(mine[key], theirs[key])
+    assert sorted(copied.play) == sorted(solved.play)
+    for position in copied.play:
+        assert np.array_equal(copied.play[position], solved.play[position])
+
+
+def test_reviewed_sunset_cases_amend_and_extend():
+    # Without an adopted amendment and an extension choice in some case, the
+    # comparison above would not exercise the reviews or the copied choices.
+    amended, extended = False, False
+    for seed in range(4):
+        core = DynamicSolver(sunset_game(seed))
+        unreviewed, _ = core.run_pass(GAMMAS, core.own, core.own.no_treaty + 0.5, keep_values=True)
+        amended |= any(np.any(choice >= 0) for choice in core.review_choices(unreviewed, None).values())
+        extended |= any(np.any(extend > 0) for extend in unreviewed.policy.extend.values())
+    assert amended and extended
+
+
+def test_reviewed_pass_needs_every_position_of_the_unreviewed_pass():
+    core = DynamicSolver(sunset_game(0))
+    node_value = core.own.no_treaty + 0.5
+    kept, _ = core.run_pass(GAMMAS, core.own, node_value, keep_values=True)
+    starts_only, _ = core.run_pass(GAMMAS, core.own, node_value)
+    reviews = core.review_choices(kept, None)
+    with pytest.raises(ValueError, match="every position"):
+        core.run_pass(GAMMAS, core.own, node_value, reviews=reviews, unreviewed=starts_only)
+
+
+def test_pass_stopped_at_first_review_matches_whole_pass():
+    core = DynamicSolver(sunset_game(1))
+    node_value = core.own.no_treaty + 0.5
+    whole, _ = core.run_pass(GAMMAS, core.own, node_value, keep_values=True)
+    first = core.first_review
+    assert first > 0
+    stopped, _ = core.run_pass(GAMMAS, core.own, node_value, keep_values=True, down_to=first)
+
+    # The positions from the first review on are solved as in the whole pass, the earlier ones not at all.
+    for position in range(core.clock.size):
+        if position >= first:
+            assert np.array_equal(stopped.values[position], whole.values[position])
+            assert np.array_equal(stopped.policy.codes[position], whole.policy.codes[position])
+        else:
+            assert stopped.values[position] is None
+            assert stopped.policy.codes[position] is None
+    assert stopped.start_values is None
+    assert stopped.slack is None
+    assert core.review_choices(stopped, None).keys() == core.review_choices(whole, None).keys()
+    for position, choice in core.review_choices(stopped, None).items():
+        assert np.array_equal(choice, core.review_choices(whole, None)[position])
+
+
+def test_repeating_clock_pass_cannot_stop_early():
+    core = DynamicSolver(flexible_game(0, 1, "comply", review_every=2))
+    assert core.clock.cyclic
+    assert core.first_review == 0
+    with pytest.raises(ValueError, match="every position"):
+        core.run_pass(GAMMAS, core.own, None, down_to=1)
