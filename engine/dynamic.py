@@ -765,7 +765,9 @@ class DynamicSolver:
             no_treaty_normal = self._full(z, chain, ("no treaty", len(normal)), no_treaty, shape)
             np.copyto(picked, no_treaty_normal, where=(index < 0)[None])
         if self._only_normal:
-            return picked, chosen, slack
+            # A copy, because a pass may keep these values, and a view would
+            # keep every candidate's values alive with them.
+            return picked.copy(), chosen, slack
 
         values = np.empty((n, columns, phases.size, states))
         codes = np.full((columns, phases.size, states), BREAKDOWN, dtype=np.int8)
@@ -964,8 +966,15 @@ class DynamicSolver:
             reviews = fixed.amend or None
         if self.clock.cyclic:
             if down_to:
-                raise ValueError(f"invalid down_to {down_to}: a pass over a repeating clock solves every position")
+                raise ValueError(
+                    f"invalid down_to {down_to}: a pass over a repeating clock solves every position")
             return self._cyclic_pass(gammas, chain, base, fixed, keep_values, reviews)
+        if not 0 <= down_to < self.clock.size:
+            raise ValueError(
+                f"invalid down_to {down_to}: expected a clock position from 0 to {self.clock.size - 1}")
+        if unreviewed is not None and fixed is not None:
+            raise ValueError("invalid unreviewed pass for a pass with a fixed policy: "
+                             "its codes would replace the fixed ones")
         return self._sunset_pass(gammas, chain, node_value, base, fixed, keep_values, reviews,
                                  extension, unreviewed, down_to), None
 
@@ -1024,7 +1033,7 @@ class DynamicSolver:
         following = None
         first = size - 1
         if unreviewed is not None and reviews is not None:
-            first = self._copy_unreviewed(unreviewed, stored, policy)
+            first = self._copy_unreviewed(unreviewed, stored, policy, columns)
             following = stored[first + 1] if first + 1 < size else None
         for position in range(first, down_to - 1, -1):
             if clock.next[position] == NO_NEXT:
@@ -1073,13 +1082,17 @@ class DynamicSolver:
         return PassResult(start_values=start_values, values=_segment_values(stored, clock, keep_values),
                           policy=policy, slack=slack, play=play)
 
-    def _copy_unreviewed(self, unreviewed: PassResult, stored: list, policy: Policy) -> int:
+    def _copy_unreviewed(self, unreviewed: PassResult, stored: list, policy: Policy, columns: int) -> int:
         """Copy the positions after the last review from ``unreviewed`` (see ``run_pass``).
 
         Returns the last review position, where the pass's own work starts.
         Every position after it is reached before any review in a backward
         pass, so its values, codes and extension choices are those of the
         pass without reviews.
+
+        NOTE: only the reviews, the kept values and the number of columns are
+        checked. A pass solved for other columns of the same count, another
+        chain or another renegotiation value is copied as given.
         """
         clock = self.clock
         if not clock.review.any():
@@ -1089,6 +1102,9 @@ class DynamicSolver:
             if unreviewed.policy.amend or unreviewed.values[position] is None:
                 raise ValueError("invalid unreviewed pass: it must have no reviews and keep every position's "
                                  "values (keep_values=True)")
+            if unreviewed.values[position].shape[1] != columns:
+                raise ValueError(f"invalid unreviewed pass: it has {unreviewed.values[position].shape[1]} "
+                                 f"columns, expected {columns}")
             stored[position] = unreviewed.values[position]
             policy.codes[position] = unreviewed.policy.codes[position]
             segment = int(clock.segment[position])

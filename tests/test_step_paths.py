@@ -265,3 +265,46 @@ def test_repeating_clock_pass_cannot_stop_early():
     assert core.first_review == 0
     with pytest.raises(ValueError, match="every position"):
         core.run_pass(GAMMAS, core.own, None, down_to=1)
+
+
+@pytest.mark.parametrize("down_to", [-1, 8])
+def test_pass_rejects_position_outside_clock(down_to):
+    core = DynamicSolver(sunset_game(0))
+    assert core.clock.size == 8
+    with pytest.raises(ValueError, match=f"invalid down_to {down_to}"):
+        core.run_pass(GAMMAS, core.own, core.own.no_treaty + 0.5, down_to=down_to)
+
+
+def test_reviewed_pass_rejects_unreviewed_pass_of_other_columns():
+    core = DynamicSolver(sunset_game(0))
+    node_value = core.own.no_treaty + 0.5
+    unreviewed, _ = core.run_pass(GAMMAS, core.own, node_value, keep_values=True)
+    reviews = core.review_choices(unreviewed, None)
+    fewer = GAMMAS[:4]
+    fewer_reviews = {position: choice[:4] for position, choice in reviews.items()}
+    with pytest.raises(ValueError, match="has 9 columns, expected 4"):
+        core.run_pass(fewer, core.own, node_value, base=unreviewed, reviews=fewer_reviews,
+                      unreviewed=unreviewed)
+
+
+def test_fixed_policy_pass_rejects_unreviewed_pass():
+    core = DynamicSolver(sunset_game(0))
+    node_value = core.own.no_treaty + 0.5
+    unreviewed, _ = core.run_pass(GAMMAS, core.own, node_value, keep_values=True)
+    with pytest.raises(ValueError, match="fixed policy"):
+        core.run_pass(GAMMAS, core.declared, node_value, fixed=unreviewed.policy, unreviewed=unreviewed)
+
+
+def test_kept_values_hold_no_candidate_arrays():
+    # With notice 0 and no escape hatch every phase is normal, and a period's
+    # values are its picked candidates. A kept pass must hold those values
+    # alone, not the array of every candidate they were picked from.
+    game = random_game(2)
+    rules = dataclasses.replace(game.rules, withdrawal=WithdrawalRules(notice=0, cost=0.1))
+    game = dataclasses.replace(game, rules=dataclasses.replace(
+        rules, duration=DurationRules(term=4, renegotiation_cost=0.1)))
+    core = DynamicSolver(game)
+    assert core._only_normal
+    result, _ = core.run_pass(GAMMAS, core.own, core.own.no_treaty + 0.5, keep_values=True)
+    for values in result.values:
+        assert values.base is None
