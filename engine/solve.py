@@ -171,16 +171,20 @@ class Solver:
         self.stats = stats
         self._note(stats)
         if not stats.converged:
-            reason = f"; {stats.messages[-1]}" if stats.messages else ""
-            # Only value iteration over a repeating clock crawls with short periods.
-            advice = ("; a coarser `period` often helps, because the solver then takes fewer, "
-                      "larger steps") if self.core.clock.cyclic else ""
-            raise SolverError(
-                f"the equilibrium values did not converge after {stats.iterations} iterations "
-                f"(residual {stats.residual:.3g}){reason}; the result would not be reliable, "
-                f"so none is given{advice}")
+            self._raise_unconverged(stats, "the equilibrium values")
         self.base = Columns(gammas=self.grid, own=own, declared=declared)
         return self.base
+
+    def _raise_unconverged(self, stats: SolveStats, values: str) -> None:
+        """Raise ``SolverError`` for a grid solve that did not converge, naming the ``values`` that did not."""
+        reason = f"; {stats.messages[-1]}" if stats.messages else ""
+        # Only value iteration over a repeating clock crawls with short periods.
+        advice = ("; a coarser `period` often helps, because the solver then takes fewer, "
+                  "larger steps") if self.core.clock.cyclic else ""
+        raise SolverError(
+            f"{values} did not converge after {stats.iterations} iterations "
+            f"(residual {stats.residual:.3g}){reason}; the result would not be reliable, "
+            f"so none is given{advice}")
 
     def _solve_unreviewed(self) -> PassResult:
         """Solve the grid without reviews, as far as the review choices need it.
@@ -201,12 +205,8 @@ class Solver:
         own, _, stats = self._solve_once(None, declared=False)
         if not stats.converged:
             self._note(stats)
-            reason = f"; {stats.messages[-1]}" if stats.messages else ""
-            raise SolverError(
-                f"the equilibrium values of the treaty without its reviews, against which "
-                f"amendments are decided, did not converge after {stats.iterations} iterations "
-                f"(residual {stats.residual:.3g}){reason}; the result would not be reliable, "
-                f"so none is given")
+            self._raise_unconverged(stats, "the equilibrium values of the treaty without its reviews, "
+                                           "against which amendments are decided,")
         return own
 
     def _solve_once(self, reviews, declared: bool = True):

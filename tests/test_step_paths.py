@@ -226,12 +226,12 @@ def test_reviewed_sunset_cases_amend_and_extend():
     assert amended and extended
 
 
-def test_reviewed_pass_needs_every_position_of_the_unreviewed_pass():
+def test_copy_needs_kept_unreviewed_values():
     core = DynamicSolver(sunset_game(0))
     node_value = core.own.no_treaty + 0.5
-    kept, _ = core.run_pass(GAMMAS, core.own, node_value, keep_values=True)
+    whole, _ = core.run_pass(GAMMAS, core.own, node_value, keep_values=True)
     starts_only, _ = core.run_pass(GAMMAS, core.own, node_value)
-    reviews = core.review_choices(kept, None)
+    reviews = core.review_choices(whole, None)
     with pytest.raises(ValueError, match="every position"):
         core.run_pass(GAMMAS, core.own, node_value, reviews=reviews, unreviewed=starts_only)
 
@@ -295,7 +295,7 @@ def test_fixed_policy_pass_rejects_unreviewed_pass():
         core.run_pass(GAMMAS, core.declared, node_value, fixed=unreviewed.policy, unreviewed=unreviewed)
 
 
-def test_kept_values_hold_no_candidate_arrays():
+def test_kept_values_own_their_data():
     # With notice 0 and no escape hatch every phase is normal, and a period's
     # values are its picked candidates. A kept pass must hold those values
     # alone, not the array of every candidate they were picked from.
