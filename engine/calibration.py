@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import SolverError, SpecError
-from engine.sweep_axes import SweepError, Target, apply_values, resolve_path
+from engine.sweep_axes import SweepError, Target, apply_values, named_path, resolve_path
 
 _DISTRIBUTION = re.compile(r"^\s*([a-z]+)\s*\((.*)\)\s*$")
 _ARITY = {"uniform": 2, "beta": 2, "normal": 2, "triangular": 3}
@@ -126,8 +126,11 @@ def parse_varied(data: dict, texts: list[str]) -> list[VariedField]:
             raise VaryError(str(error)) from None
         for target in targets:
             if target.keys in seen:
-                raise VaryError(f"--vary {seen[target.keys]} and --vary {path.strip()} both set "
-                                f"{target.dotted}; vary each field once")
+                earlier = seen[target.keys]
+                if earlier == path.strip():
+                    raise VaryError(f"--vary {earlier} is given twice; vary each field once")
+                raise VaryError(f"--vary {earlier} and --vary {path.strip()} both set "
+                                f"{named_path(data, target.keys)}; vary each field once")
             seen[target.keys] = path.strip()
         fields.append(VariedField(path.strip(), targets, parse_distribution(distribution)))
     return fields

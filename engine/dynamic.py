@@ -101,7 +101,10 @@ class NodeOutcome:
     ``probability[j, s]`` its chance; the rows are ordered from the most
     likely, and a row past the end of a state's lottery has probability 0.
     ``objective`` and ``feasible`` (column, state) record what the bargaining
-    maximised and which terms it could choose.
+    maximised and which terms it could choose. ``held_back`` (column, state)
+    is the first-period profile code of terms that every party gains from
+    but that were left out because the new treaty would start with a notice
+    or an escape, and ``COMPLY`` elsewhere.
     """
 
     support: np.ndarray
@@ -109,6 +112,7 @@ class NodeOutcome:
     probability: np.ndarray
     objective: np.ndarray | None = None
     feasible: np.ndarray | None = None
+    held_back: np.ndarray | None = None
 
     @property
     def target(self) -> np.ndarray:

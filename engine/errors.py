@@ -123,7 +123,7 @@ def format_value(value: object) -> str:
     elif isinstance(value, dict):
         text = _format_mapping(value)
     elif isinstance(value, (list, tuple)):
-        text = "a list of " + str(len(value)) + " items"
+        text = f"a list of {len(value)} item" + ("" if len(value) == 1 else "s")
     else:
         text = str(value)
 

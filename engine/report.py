@@ -6,8 +6,9 @@ from engine.score import Score
 
 # The meaning of the two node columns, shown under every table of nodes.
 NODE_SUCCESS = (
-    "  reached: the treaty is alive and its clock puts a node at that date; extensions, "
-    "delays and suspensions move later dates, so this can be below survival\n"
+    "  reached: the treaty is alive and its clock puts a node at that date; extensions and "
+    "delays move later dates, and a review during a suspension or a notice is skipped, "
+    "so this can be below survival\n"
     "  success: at an expiry the treaty is extended or renegotiated (else it lapses); "
     "at a review the terms are amended (else they stay as they are)")
 

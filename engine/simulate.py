@@ -793,7 +793,8 @@ def format_simulation(simulation: Simulation) -> str:
     lines.append(_table(rows))
 
     lines.append("")
-    lines.append(f"ends and escapes within {simulation.years} years (share of paths +- std. error):")
+    years = f"{simulation.years} year" + ("" if simulation.years == 1 else "s")
+    lines.append(f"ends and escapes within {years} (share of paths +- std. error):")
     per_year = 1.0 / simulation.period_years
     horizon = int(round(simulation.years * per_year))
     for name, label in (("breakdown", "breakdown"), ("withdrawal", "withdrawal"),

@@ -21,6 +21,7 @@ import numpy as np
 from engine.bargaining import bargaining_objective, nash_lottery
 from engine.dynamic import (
     COMPLY,
+    NOTICE_CODE,
     Chain,
     DynamicSolver,
     NodeOutcome,
@@ -132,9 +133,16 @@ class Solver:
         no_treaty = chain.no_treaty
         if fixed is None:
             gains = offered - no_treaty[:, None, :]
+            held_back = None
             if feasible is None:
                 feasible = np.all(gains >= 0, axis=0)
                 if self.game.rules.duration.delay == 0:
+                    # A new treaty must start with everyone complying, as the
+                    # first agreement must. Terms left out only because it
+                    # would start with a notice or an escape (codes above
+                    # COMPLY) are kept, so that a lapse they cause can be
+                    # explained. A treaty that breaks down at once gains nothing.
+                    held_back = np.where(feasible & (starts > COMPLY), starts, COMPLY).astype(np.int8)
                     feasible &= starts == COMPLY
             objective = np.where(feasible, bargaining_objective(gains, core.weights, core.rule), -np.inf)
             fallback = np.where(feasible, gains.sum(axis=0), -np.inf)
@@ -146,6 +154,7 @@ class Solver:
             outcome.value = value
             outcome.objective = objective
             outcome.feasible = feasible
+            outcome.held_back = held_back
             return outcome
 
         value = np.zeros_like(no_treaty)
@@ -167,6 +176,8 @@ class Solver:
             self.unreviewed = self._solve_unreviewed()
             self.reviews = self.core.review_choices(self.unreviewed, None)
         own, declared, stats = self._solve_once(self.reviews)
+        if self.renegotiation is None and self.node_own is not None:
+            self.notes.extend(self._start_rule_notes(self.node_own))
 
         self.stats = stats
         self._note(stats)
@@ -174,6 +185,36 @@ class Solver:
             self._raise_unconverged(stats, "the equilibrium values")
         self.base = Columns(gammas=self.grid, own=own, declared=declared)
         return self.base
+
+    def _start_rule_notes(self, outcome: NodeOutcome) -> list[str]:
+        """Return a warning for each state where the treaty lapses at expiry only because of how a new treaty would start.
+
+        Terms are agreed at expiry only if every party gains and, without a
+        delay, the new treaty starts with everyone complying. Where some
+        terms pass the first test but none passes both, the note names what
+        the new treaty would start with instead: most often an escape that
+        its trigger allows in that state.
+        """
+        if outcome.held_back is None or outcome.feasible is None:
+            return []
+        game = self.game
+        n = game.n_parties
+        notes = []
+        for state, name in enumerate(game.states):
+            codes = outcome.held_back[:, state]
+            if outcome.feasible[:, state].any() or not np.any(codes != COMPLY):
+                continue
+            starts = []
+            for code in np.unique(codes[codes != COMPLY]).tolist():
+                if code < NOTICE_CODE + n:
+                    starts.append(f"{game.parties[code - NOTICE_CODE].name} giving notice")
+                else:
+                    starts.append(f"{game.parties[code - NOTICE_CODE - n].name} invoking the escape hatch")
+            notes.append(
+                f"at expiry in state `{name}` the treaty lapses although every party would gain "
+                f"from some new terms: there the new treaty would start with {' or '.join(starts)}, "
+                f"and terms are agreed only if the treaty starts with everyone complying")
+        return notes
 
     def _raise_unconverged(self, stats: SolveStats, values: str) -> None:
         """Raise ``SolverError`` for a grid solve that did not converge, naming the ``values`` that did not."""

@@ -136,7 +136,7 @@ def _state_problems(states: dict[str, float], persistence: float | None) -> list
     total = math.fsum(states.values())
     if abs(total - 1) > SUM_TOLERANCE:
         problems.append(
-            (("states",), f"long-run probabilities sum to {total!r}; they must sum to 1", states, "")
+            (("states",), f"long-run probabilities sum to {total:.12g}; they must sum to 1", states, "")
         )
     if persistence is None and len(states) > 1:
         problems.append(
@@ -168,7 +168,7 @@ def _transition_problems(transitions: dict[str, dict[str, float]]) -> list:
         total = math.fsum(row.values())
         if abs(total - 1) > SUM_TOLERANCE:
             problems.append(
-                (("transitions", origin), f"row sums to {total!r}; each row must sum to 1", row, "")
+                (("transitions", origin), f"row sums to {total:.12g}; each row must sum to 1", row, "")
             )
     return problems
 

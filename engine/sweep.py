@@ -675,6 +675,9 @@ def _check_output_request(args: argparse.Namespace) -> None:
         if value == "":
             raise SweepError(f"invalid {option} file '': the name is empty; give a file name")
     if args.out:
+        if Path(args.out).is_dir():
+            raise SweepError(f"invalid --out file {args.out!r}: it is a directory; give a file name "
+                             "ending in .csv")
         if Path(args.out).suffix.lower() != CSV_SUFFIX:
             raise SweepError(
                 f"invalid --out file {args.out!r}: expected a name ending in .csv "

@@ -519,7 +519,7 @@ def apply_values(data: dict, assignments: list[tuple[tuple[Target, ...], float]]
     return edited
 
 
-def _named(data: dict, keys: tuple[str | int, ...]) -> str:
+def named_path(data: dict, keys: tuple[str | int, ...]) -> str:
     """Return the dotted path of ``keys`` with a party's index replaced by its name."""
     parts = [str(key) for key in keys]
     if len(keys) > 1 and keys[0] == "parties" and isinstance(keys[1], int):
@@ -559,7 +559,7 @@ def build_axes(data: dict, axis_texts: list[str]) -> list[Axis]:
         if shared:
             raise SweepError(
                 f"--x {axes[0].path} and --y {axes[1].path} both set "
-                f"{_named(data, shared[0].keys)}; "
+                f"{named_path(data, shared[0].keys)}; "
                 "sweep two different fields"
             )
     return axes

@@ -127,6 +127,9 @@ def json_rows(results: list[SweepResult]) -> list[dict]:
             item = {"design": result.filename} if comparing else {}
             for column in result.columns:
                 item[column] = _json_value(_output_value(column, row.get(column)))
+            # An empty message is an empty cell, which JSON writes as null like the others.
+            if item.get("message") == "":
+                item["message"] = None
             rows.append(item)
     return rows
 

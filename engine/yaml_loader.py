@@ -29,7 +29,6 @@ import re
 import stat
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import yaml
 from yaml.composer import Composer
@@ -153,6 +152,9 @@ def read_treaty_text(path: str | os.PathLike) -> str:
 
     if filename == "-":
         raise fail("reading a treaty from standard input is not supported; give the path of a file")
+    if not filename:
+        # Quoted, so that the message does not start with a bare colon.
+        raise SpecError([Problem("''", 1, 1, "", "the file name is empty; give the path of a treaty file")])
     try:
         info = os.stat(path)
     except FileNotFoundError:
@@ -500,5 +502,6 @@ class _DataBuilder:
 def load_yaml_file(path: str | os.PathLike) -> LoadedYaml:
     """Read and parse a treaty file; raise ``SpecError`` naming the file on any problem."""
     filename = str(path)
-    text = read_treaty_text(Path(path))
+    # Path('') would read as the current directory, so the name goes through as given.
+    text = read_treaty_text(path)
     return load_yaml(text, filename)

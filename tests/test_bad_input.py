@@ -214,6 +214,15 @@ CASES = [
         3,
         "long-run probabilities sum to 0.75; they must sum to 1",
     ),
+    (
+        # 0.6 + 0.3 is 0.8999999999999999 in binary; the message shows what was written.
+        "state probabilities sum with rounding",
+        edit("{calm: 0.7, crisis: 0.3}", "{calm: 0.6, crisis: 0.3}"),
+        "environment.states",
+        7,
+        3,
+        "long-run probabilities sum to 0.9; they must sum to 1",
+    ),
     ("probability above 1", edit("persistence: 0.8", "persistence: 1.2"), "environment.persistence", 6, 16, "must be at most 1"),
     (
         "start missing with several states",
@@ -304,7 +313,7 @@ CASES = [
         "parties",
         8,
         1,
-        "needs at least 2 items",
+        "needs at least 2 items (got a list of 1 item)",
     ),
     (
         "missing required field",

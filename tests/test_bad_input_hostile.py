@@ -154,6 +154,14 @@ def test_missing_file(tmp_path, capsys):
     assert_one_error(tmp_path / "absent.yaml", capsys, "1:1", "file not found")
 
 
+def test_empty_file_name(capsys):
+    # An empty name must not fall back to the current directory.
+    code, err = run_check("", capsys)
+
+    assert code == 2
+    assert err == ["'':1:1: error: the file name is empty; give the path of a treaty file"]
+
+
 def test_standard_input_is_not_read(capsys):
     # A lone dash usually means standard input, which these commands do not read.
     assert_one_error("-", capsys, "1:1", "reading a treaty from standard input is not supported")

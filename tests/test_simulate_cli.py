@@ -24,6 +24,12 @@ def test_simulate_text_reports_seed(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "seed " in out
     assert "alive after N years" in out
+    assert "ends and escapes within 3 years " in out
+
+
+def test_simulate_text_one_year_is_singular(tmp_path, capsys):
+    assert main(["simulate", write_treaty(tmp_path, "rigid"), "--paths", "100", "--years", "1"]) == 0
+    assert "ends and escapes within 1 year (share" in capsys.readouterr().out
 
 
 def test_simulate_rejects_bad_paths(tmp_path, capsys):

@@ -113,6 +113,8 @@ def test_invalid_point_reported(tmp_path, capsys):
     path = write_fixture(tmp_path)
     rows = run_json([path, "--x", "parties.A.discount=0.8:1.0:3", "--formula", "printed"], capsys)
     assert [row["status"] for row in rows] == ["ok", "ok", "invalid"]
+    # Empty cells are null in JSON, the message of a point that scored too.
+    assert rows[0]["message"] is None
     assert rows[2]["agreement"] is None
     assert "discount" in rows[2]["message"]
     # The problem names the line where the swept field is written.

@@ -67,6 +67,13 @@ def test_output_is_directory(tmp_path, capsys, no_solving, option):
     assert_one_error(code, out, err, option, "is a directory")
 
 
+def test_out_directory_without_suffix_named_as_directory(tmp_path, capsys, no_solving):
+    # The suffix check would say the name lacks .csv; that it is a directory says more.
+    path = write_fixture(tmp_path)
+    code, out, err = run([path, "--x", "parties.*.discount=0.5:0.9:3", "--out", str(tmp_path)], capsys)
+    assert_one_error(code, out, err, "--out", "it is a directory; give a file name ending in .csv")
+
+
 @pytest.mark.parametrize("option", ["--out", "--plot"])
 def test_output_empty_name(tmp_path, capsys, no_solving, option):
     path = write_fixture(tmp_path)

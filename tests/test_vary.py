@@ -116,6 +116,16 @@ def test_cli_vary_unknown_path(treaty_file, capsys):
     assert capsys.readouterr().err.startswith("error:")
 
 
+def test_field_varied_twice_is_named_as_typed():
+    data = {"parties": [{"name": "A", "discount": 0.9}, {"name": "B", "discount": 0.8}]}
+    with pytest.raises(VaryError, match=r"^--vary parties\.A\.discount is given twice; vary each field once$"):
+        parse_varied(data, ["parties.A.discount=uniform(0.8, 0.9)", "parties.A.discount=uniform(0.8, 0.9)"])
+    # Two spellings of one field: the field is named by its party, not its index.
+    with pytest.raises(VaryError, match=r"^--vary parties\.A\.discount and --vary parties\.\*\.discount "
+                                        r"both set parties\.A\.discount; vary each field once$"):
+        parse_varied(data, ["parties.A.discount=uniform(0.8, 0.9)", "parties.*.discount=uniform(0.8, 0.9)"])
+
+
 def test_party_name_with_equals_sign():
     # A distribution never contains "=", so the path ends at the last one.
     data = {"parties": [{"name": "A=B", "discount": 0.9}, {"name": "C", "discount": 0.8}]}
