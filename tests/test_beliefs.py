@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from engine.beliefs import candidate_persistences, choose_persistence, find_fragile
@@ -95,6 +96,33 @@ def test_optimistic_terms_are_fragile(zones):
     assert fragile[0]["state"] == "crisis"
     assert fragile[0]["constraint"] == "incentive"
     assert fragile[0]["shortfall"] > 0
+
+
+def no_treaty_value_in_crisis(persistence: float) -> float:
+    """Return A's value of acting unregulated from the crisis, V^P = (I - delta Q)^-1 b."""
+    shares = np.array([0.7, 0.3])
+    chain = persistence * np.eye(2) + (1 - persistence) * np.outer(np.ones(2), shares)
+    return float(np.linalg.solve(np.eye(2) - 0.9 * chain, np.array([0.1, 0.6]))[1])
+
+
+def test_participation_fragile_at_optimistic_end():
+    # A negotiation cost of 1.5 exceeds A's crisis defection value 0.6, so A's
+    # participation binds before its incentive constraint, which needs only
+    # V - V^P >= b. At the lower end of the optimistic zone A's own margin
+    # V - 1.5 - V^P(p = 0.2) is zero. The treaty value V does not depend on the
+    # chain, so under the declared chain (p = 0.5) the margin is
+    # V^P(0.2) - V^P(0.5) < 0: A would be better off without the treaty.
+    spec = spec_with("beliefs: {spread: 0.3, attitude: optimistic}\n    negotiation_cost: 1.5")
+    game = build_game(spec)
+    score = score_game(game)
+    fragile = find_fragile(game, score.zone[0])
+
+    expected = no_treaty_value_in_crisis(0.5) - no_treaty_value_in_crisis(0.2)
+    assert expected > 0
+    assert [entry["party"] for entry in fragile] == ["A"]
+    assert fragile[0]["constraint"] == "participation"
+    assert fragile[0]["state"] == "crisis"
+    assert fragile[0]["shortfall"] == pytest.approx(expected, abs=1e-5)
 
 
 def test_terms_inside_neutral_zone_not_fragile(zones):

@@ -248,10 +248,11 @@ def test_score_kinked_curve_zone():
     game = make_game((0.5, 0.5), 0.2, ([[0, 0], [0.5, 0.5], [1, 0.5]], [[0, 1], [1, 0]]), "utilitarian")
     score = score_closed_form(game, "printed", np.array([0.5, 0.5]))
     assert score.zone == pytest.approx((0.2, 0.8), abs=1e-12)
-    # Utilitarian: the sum of margins, (z_A + z_B - 0.4) / 0.5, is 1 - 0.4 on
-    # [0, 0.5] and falls beyond, so any gamma in [0.2, 0.5] is optimal. The
-    # search keeps the first maximum it finds, the lower end.
+    # Utilitarian: the sum of margins, (z_A + z_B - 0.4) / 0.5, is
+    # (1 - 0.4) / 0.5 = 1.2 on [0, 0.5] and falls beyond, so every gamma in
+    # [0.2, 0.5] is optimal and the terms may be any of them.
     assert 0.2 - 1e-9 <= score.terms <= 0.5 + 1e-9
+    assert sum(party.margin for party in score.parties) == pytest.approx(1.2, abs=1e-9)
 
 
 def test_score_no_agreement():

@@ -37,6 +37,21 @@ def test_folk_bound_zone(b, delta):
     assert score.parties[1].accepts[1] == pytest.approx(1.0 - threshold, abs=ENDPOINT_ACCURACY)
 
 
+# At the terms t the incentive slack of a party with regime value z is
+#   z / (1 - delta) - 2b - delta b / (1 - delta) = (z - b (2 - delta)) / (1 - delta),
+# and its margin over no treaty is (z - b) / (1 - delta), which is larger. So
+# the incentive constraint binds, with that slack: z = t for A and 1 - t for B.
+@pytest.mark.parametrize(("b", "delta"), [(0.2, 0.9), (0.3, 0.5), (0.1, 0.95)])
+def test_folk_bound_binding(b, delta):
+    score = score_game(opposed_pair(b, b, np.eye(1), delta, delta))
+    terms = score.terms
+
+    for party, z in ((score.parties[0], terms), (score.parties[1], 1.0 - terms)):
+        assert party.binding["constraint"] == "incentive"
+        assert party.binding["slack"] == pytest.approx((z - b * (2.0 - delta)) / (1.0 - delta), rel=1e-9)
+        assert party.margin == pytest.approx((z - b) / (1.0 - delta), rel=1e-9)
+
+
 def test_one_shot_needs_double_defection():
     # delta = 0 and b = 0.3: each party needs z >= 2b = 0.6, and z_A + z_B = 1 < 1.2,
     # so no strictness satisfies both.

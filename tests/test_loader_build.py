@@ -86,6 +86,19 @@ def test_threshold_trigger_mask(full_game):
     np.testing.assert_array_equal(full_game.rules.escape.trigger, expected)
 
 
+def test_threshold_trigger_includes_equality():
+    # Russia's breakthrough value is exactly 0.70, so a threshold of 0.70 opens
+    # the escape there ("at least"), and one just above it does not.
+    base = (DATA / "full.yaml").read_text()
+    old = "trigger: {defection_value_at_least: 0.8}"
+    at_value = build_game(parse_treaty_text(base.replace(old, "trigger: {defection_value_at_least: 0.70}")))
+    above = build_game(parse_treaty_text(base.replace(old, "trigger: {defection_value_at_least: 0.7000001}")))
+
+    russia, breakthrough = 1, 1
+    assert at_value.rules.escape.trigger[russia, breakthrough]
+    assert not above.rules.escape.trigger[russia, breakthrough]
+
+
 def test_states_and_discretionary_masks():
     base = (DATA / "full.yaml").read_text()
     old = "trigger: {defection_value_at_least: 0.8}"

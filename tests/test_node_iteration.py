@@ -103,9 +103,9 @@ def test_short_term_value_within_tolerance(delta):
 
 def test_iteration_limit_grows_with_modulus():
     # With c = 0.999 a change must shrink from the payoff scale to
-    # tolerance (1 - c), which takes log(1e-12) / log(0.999), about 27,600
-    # steps. The limit allows twice that, and a fast contraction keeps
-    # the default.
+    # tolerance (1 - c), which with the default tolerance 1e-9 takes
+    # log(1e-12) / log(0.999), about 27,600 steps. The limit allows twice
+    # that, and a fast contraction keeps the default.
     def limit(delta):
         parties = [make_party(name, delta, [0.1], np.eye(1), np.array([[0.0, 0.5], [1.0, 0.5]]))
                    for name in "AB"]
@@ -113,5 +113,7 @@ def test_iteration_limit_grows_with_modulus():
                          settings=Settings(grid=3))
         return Solver(game).node_iteration_limit()
 
-    assert limit(0.999) == pytest.approx(2 * np.log(1e-9 * 0.001) / np.log(0.999), abs=1)
+    tolerance = Settings().tolerance
+    assert tolerance == 1e-9
+    assert limit(0.999) == pytest.approx(2 * np.log(tolerance * 0.001) / np.log(0.999), abs=1)
     assert limit(0.5) == MAX_NODE_ITERATIONS

@@ -99,3 +99,22 @@ def test_held_notice_changes_the_treaty():
         for a, b in zip(withdrawal.parties, rigid.parties)
     ]
     assert max(differences) > 1e-3 or abs(withdrawal.zone[1] - rigid.zone[1]) > 1e-3
+
+
+def test_notice_in_war_value():
+    # At gamma = 0.5 both parties get z = 0.5 < b = 0.8 in war, which never
+    # ends. Staying is worth z / (1 - delta) = 5, and giving notice is worth z
+    # in the period of notice and in the one notice period after it, then b for
+    # ever: z (1 + delta) + delta^2 b / (1 - delta) = 0.95 + 6.48 = 7.43. With
+    # kappa = 2 breaching during notice pays 2b - kappa = -0.4 < z, so notice is
+    # given and held. Both parties get 7.43, whichever of them gives it.
+    game = war_game(Rules(withdrawal=WithdrawalRules(notice=2)), 2.0)
+    solver = Solver(game)
+    columns = solver.evaluate([0.5])
+    war = game.states.index("war")
+    normal = solver.core.phases.start
+    values = columns.own.values[0][:, 0, normal, war]
+
+    expected = 0.5 * (1 + 0.9) + 0.9**2 * 0.8 / (1 - 0.9)
+    assert expected == pytest.approx(7.43)
+    assert values == pytest.approx([expected, expected], rel=1e-9)

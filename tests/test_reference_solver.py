@@ -238,6 +238,24 @@ provisions:
     partner_response: rebalance
 model: {grid: 5}
 """,
+    # War never ends, and there z = 0.5 < b = 0.8 for both parties at the middle
+    # terms, so a party gives notice and leaves. A breach cost of 2 keeps the
+    # notice period from unravelling.
+    "notice given in war": """
+schema: treaty/v1
+name: notice given in war
+environment:
+  start: calm
+  transitions:
+    calm: {calm: 0.95, war: 0.05}
+    war: {war: 1.0}
+parties:
+  - {name: A, discount: 0.9, defection_value: {calm: 0.3, war: 0.8}, regime_value: [[0, 0], [1, 1]], breach_cost: 2}
+  - {name: B, discount: 0.9, defection_value: {calm: 0.3, war: 0.8}, regime_value: [[0, 1], [1, 0]], breach_cost: 2}
+provisions:
+  - {kind: withdrawal, notice: 2 years}
+model: {grid: 5}
+""",
 }
 
 
@@ -247,13 +265,19 @@ def test_provisions_match_iteration(name):
 
 
 def test_provision_specs_use_legal_actions():
-    # The specs must make some profile other than plain compliance optimal
-    # somewhere, or they would not check the notice and escape candidates.
-    codes = set()
+    # The specs must give notice somewhere and escape somewhere, or they would
+    # not check the notice and escape candidates against the engine. The
+    # reference codes notice by party j as 1 + j and its escape as 1 + n + j.
+    notices, escapes = 0, 0
     for text in PROVISION_SPECS.values():
-        for table in solve_reference(game_from(text)).phase_codes:
-            codes.update(table.values())
-    assert any(code > COMPLY for code in codes)
+        game = game_from(text)
+        n = game.n_parties
+        for table in solve_reference(game).phase_codes:
+            codes = list(table.values())
+            notices += sum(1 <= code < 1 + n for code in codes)
+            escapes += sum(code >= 1 + n for code in codes)
+    assert notices > 0
+    assert escapes > 0
 
 
 # ---------------------------------------------------------- sunset and review

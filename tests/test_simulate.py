@@ -8,13 +8,17 @@ exact expectation of the simulated discounted payoff.
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 import pytest
 
+from engine import score as score_module
 from engine.build import build_game
 from engine.loader import parse_treaty_text
 from engine.score import score_game
 from engine.simulate import BLOCK_SIZE, simulate_game, wilson
+from engine.survival import propagate
 
 BASE = """
 schema: treaty/v1
@@ -107,6 +111,34 @@ def test_treaty_can_end(scored):
     # The exact curve says whether the treaty can end within the horizon; so must the paths.
     if score.survival[-1] < 0.99:
         assert simulation.survival()[-1]["estimate"] < 1.0, kind
+
+
+def exact_trajectory(kind: str):
+    """Return the exact propagation that scoring the spec runs, before the score clips it."""
+    trajectories = []
+
+    def recording(*args, **kwargs):
+        trajectories.append(propagate(*args, **kwargs))
+        return trajectories[-1]
+
+    with mock.patch.object(score_module, "propagate", recording):
+        build(kind)
+    assert len(trajectories) == 1
+    return trajectories[0]
+
+
+def test_event_shares_match_exact(scored):
+    # At most one event of each kind happens on a path in a period, so each
+    # period's share of paths is a binomial proportion around the exact mass.
+    kind, _, _, simulation = scored
+    exact = exact_trajectory(kind)
+    horizon = simulation.years * round(1 / simulation.period_years)
+    for name, masses in (("breakdown", exact.breakdown), ("withdrawal", exact.exit),
+                         ("lapse", exact.lapse), ("escape", exact.escape)):
+        shares = getattr(simulation.counts, name)[:horizon] / simulation.paths
+        for period, (share, mass) in enumerate(zip(shares, masses[:horizon])):
+            error = np.sqrt(max(mass * (1 - mass), 0.0) / simulation.paths)
+            assert abs(share - mass) <= 4.5 * error + 1e-12, (kind, name, period, share, mass)
 
 
 def test_events_match_provision(scored):

@@ -55,12 +55,21 @@ def test_agreement_matches_closed_form(treaty_file):
 
 
 def test_sensitivity_sign(treaty_file):
-    report = run_vary(treaty_file, ["parties.*.discount=uniform(0.1, 0.6)",
-                                    "parties.A.breach_cost=uniform(0, 0.001)"],
-                      draws=30, seed=2).to_dict()
+    fields = ["parties.*.discount=uniform(0.1, 0.6)", "parties.A.breach_cost=uniform(0, 0.001)"]
+    report = run_vary(treaty_file, fields, draws=30, seed=2).to_dict()
+
+    # With these draws the lowest third of the discounts lies below 1/3 and the
+    # highest third above it, so the closed form gives agreement rates of 0 and
+    # 1 there: a difference of exactly 1 with no sampling error.
+    data = {"parties": [{"name": "A", "discount": 0.9, "breach_cost": 0.0},
+                        {"name": "B", "discount": 0.9, "breach_cost": 0.0}]}
+    discounts = np.sort(draw_values(parse_varied(data, fields), 30, 2)[:, 0])
+    assert discounts[9] < THRESHOLD < discounts[20]
+
     first = report["sensitivity"][0]
     assert first["path"] == "parties.*.discount"
-    assert first["difference"] > 3 * first["standard_error"]
+    assert first["difference"] == 1.0
+    assert first["standard_error"] == 0.0
 
 
 def test_invalid_draws_are_counted(treaty_file):
@@ -116,7 +125,7 @@ def test_cli_vary_unknown_path(treaty_file, capsys):
     assert capsys.readouterr().err.startswith("error:")
 
 
-def test_field_varied_twice_is_named_as_typed():
+def test_varied_twice_named_as_typed():
     data = {"parties": [{"name": "A", "discount": 0.9}, {"name": "B", "discount": 0.8}]}
     with pytest.raises(VaryError, match=r"^--vary parties\.A\.discount is given twice; vary each field once$"):
         parse_varied(data, ["parties.A.discount=uniform(0.8, 0.9)", "parties.A.discount=uniform(0.8, 0.9)"])
