@@ -3,8 +3,11 @@
 In the model a party may invoke the escape where the ``trigger`` allows it. While the
 ``suspension`` runs, the invoker acts unregulated without breaching the treaty, and
 the treaty resumes afterwards. Invoking costs ``cost``, either lost to everyone
-(``deadweight``) or paid to the other parties (``transfer``). A ``cooldown`` must pass
-before the same party invokes again, and ``max_uses`` caps how often it may. The
+(``deadweight``) or paid to the other parties (``transfer``). After a suspension ends, a
+``cooldown`` must pass before any party invokes again, and ``max_uses`` caps the uses of
+all parties together. The phase keeps one count of uses and one cooldown for the treaty,
+not one per party, which would raise the number of phases to the power of the number of
+parties. The
 other parties keep complying during a suspension (``comply``) or may suspend their own
 obligations towards the invoker as well (``rebalance``).
 
@@ -103,9 +106,9 @@ class EscapeHatchProvision(ProvisionModel):
         "deadweight", description="deadweight: the cost is lost; transfer: it is paid to the other parties."
     )
     cooldown: DurationField = Field(
-        ZERO_DURATION, description="Time after a suspension ends before the same party may invoke again."
+        ZERO_DURATION, description="Time after a suspension ends before any party may invoke again."
     )
-    max_uses: int | None = Field(None, ge=1, description="Uses allowed per party; omit for no limit.")
+    max_uses: int | None = Field(None, ge=1, description="Uses allowed in total, shared by the parties; omit for no limit.")
     partner_response: Literal["comply", "rebalance"] = Field(
         "comply", description="comply: the others keep their obligations; rebalance: they may suspend too."
     )
