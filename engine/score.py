@@ -842,8 +842,13 @@ def _outlook(joint: Solver, evaluated: Columns | None, warnings: list[str]):
     tail = trajectory.tail_mass
     if tail > 1e-9:
         # Hazard over the last tenth of the propagation, applied as a geometric tail.
+        # ``tail`` is the mass entering the first period past the propagation,
+        # before that period's breakdowns, and the mass entering period k is
+        # alive[k - 1] (1 for k = 0). Over the window the entering mass falls by
+        # (1 - hazard) ** window, and the periods after the propagation add
+        # tail (1 - hazard) + tail (1 - hazard) ** 2 + ... = tail (1 - hazard) / hazard.
         window = max(periods // 10, 1)
-        earlier = trajectory.alive[-window]
+        earlier = float(trajectory.alive[-window - 1]) if periods > window else 1.0
         hazard = 1.0 - (tail / earlier) ** (1.0 / window) if earlier > 0 else 1.0
         if hazard <= 1e-9:
             lifetime = None
@@ -853,7 +858,7 @@ def _outlook(joint: Solver, evaluated: Columns | None, warnings: list[str]):
                     f"expected lifetime is unbounded: the treaty is still alive after {years} "
                     f"years with probability {tail:.3g}, and its chance of ending has fallen to zero")
         else:
-            lifetime += tail / hazard / per_year
+            lifetime += tail * (1.0 - hazard) / hazard / per_year
             warnings.append(
                 f"expected lifetime includes an extrapolated tail beyond {years} years "
                 f"(probability {tail:.3g} of still being alive then)")

@@ -113,6 +113,38 @@ def test_lifetime_sums_yearly_curve():
                         rel_tol=0, abs_tol=1e-7)
 
 
+# A treaty that holds in `calm` and breaks down in `crisis`, started in calm
+# with a horizon far shorter than its life, so most of the lifetime comes
+# from the extrapolated tail. Per six-month period the chain stays put with
+# probability p = 0.99 ** 0.5 and otherwise draws crisis with probability
+# 0.01, so a treaty alive in calm breaks down in the next period with
+# h = (1 - p) 0.01. It is alive in period 0 for sure and in period k with
+# probability (1 - h) ** k, so E[T] = 1 / h periods, 0.5 / h years.
+SLOW_HAZARD = """schema: treaty/v1
+name: slow hazard
+period: 6 months
+environment:
+  start: calm
+  persistence: 0.99
+  states: {calm: 0.99, crisis: 0.01}
+parties:
+  - {name: A, discount: 0.9, defection_value: {calm: 0.2, crisis: 1.0}, regime_value: [[0, 0.3], [1, 0.7]]}
+  - {name: B, discount: 0.85, defection_value: {calm: 0.2, crisis: 0.45}, regime_value: [[0, 0.7], [1, 0.3]]}
+model: {grid: 21, horizon: 12 years}
+"""
+
+
+def test_extrapolated_tail_lifetime():
+    score = score_game(build_game(parse_treaty_text(SLOW_HAZARD)))
+    hazard = (1 - 0.99**0.5) * 0.01
+
+    # The premise: breakdown exactly on entering crisis, so the curve is geometric.
+    assert score.survival[0] == pytest.approx((1 - hazard) ** 2, rel=1e-12)
+    assert score.survival[-1] == pytest.approx((1 - hazard) ** 24, rel=1e-12)
+    assert any("extrapolated tail" in warning for warning in score.warnings)
+    assert score.expected_lifetime_years == pytest.approx(0.5 / hazard, rel=1e-9)
+
+
 def test_summary_ends_at_the_horizon():
     # A 12-year horizon has milestones 1, 5 and 10 years, and the summary adds
     # the last year of the curve.
