@@ -8,9 +8,9 @@ from engine.game import DurationRules, Rules, WithdrawalRules
 
 def test_waiting_period_not_restarted_by_extension():
     # A six-period term with two extensions of two periods and a waiting
-    # period of four: notice is allowed from offset 4 of the term, and at
-    # every position of an extension, because the waiting period runs from
-    # entry into force and an extension continues the same treaty.
+    # period of four. Notice is allowed from offset 4 of the term and at every
+    # position of an extension, because the waiting period runs from entry
+    # into force and an extension continues the same treaty.
     rules = Rules(duration=DurationRules(term=6, extension_length=2, extension_max=2),
                   withdrawal=WithdrawalRules(notice=1, earliest=4))
     clock = build_clock(rules)

@@ -10,7 +10,7 @@ from helpers import opposed_pair
 
 def test_utilitarian_amendment_needs_every_party():
     # One state, b = 0.1 and delta = 0.9 for both, z_A = gamma, z_B = 1 - gamma.
-    # Compliance holds iff z >= b (2 - delta) = 0.11 for each party, so on
+    # Compliance is an equilibrium iff z >= b (2 - delta) = 0.11 for each party, so on
     # [0.11, 0.89] each party's value is z / (1 - delta) = 10 z. Moving the
     # terms from one such column to another raises z_A by as much as it lowers
     # z_B, so one party always loses, and no amendment may pass there,
