@@ -255,8 +255,13 @@ class _Feasibility:
         columns = self.solver.evaluate(gammas)
         return self.mask(columns), columns
 
-    def intervals(self) -> list[tuple[float, float]]:
-        """Maximal intervals of feasible strictness, endpoints refined between grid points."""
+    def intervals(self, inside: float | None = None) -> list[tuple[float, float]]:
+        """Maximal intervals of feasible strictness, endpoints refined between grid points.
+
+        An interval that contains no grid point is found only from ``inside``,
+        a strictness known to be feasible, such as an accepted proposal. It is
+        then refined from the grid points on either side of ``inside``.
+        """
         base = self.solver.solve()
         grid = base.gammas
         feasible = self.mask(base)
@@ -280,8 +285,19 @@ class _Feasibility:
                 brackets.append([grid[first - 1], grid[first]])
             if last < len(grid) - 1:
                 brackets.append([grid[last + 1], grid[last]])
+        between = None
+        if inside is not None:
+            above = int(np.searchsorted(grid, inside))
+            if 0 < above < len(grid) and grid[above] != inside and not (feasible[above - 1] or feasible[above]):
+                between = above
+                brackets += [[grid[above - 1], inside], [grid[above], inside]]
         self._remember(grid, base)
         grid_samples = _Samples(np.asarray(grid, dtype=float), self.starts(base), self.targets(base))
+        if between is not None:
+            # ``inside`` joins the samples, so that the brackets' estimates can use it.
+            ok, columns = self.at([inside])
+            self._remember([inside], columns)
+            grid_samples = grid_samples.add(np.array([inside]), self.starts(columns), self.targets(columns))
         refined = iter(self._refine(brackets, grid_samples))
 
         found = []
@@ -289,6 +305,12 @@ class _Feasibility:
             low = grid[first] if first == 0 else next(refined)
             high = grid[last] if last == len(grid) - 1 else next(refined)
             found.append((float(low), float(high)))
+        if between is not None:
+            # _refine returns each bracket's inside end, so the two ends of this
+            # interval come back in the order the brackets were added.
+            low, high = next(refined), next(refined)
+            found.append((float(low), float(high)))
+            found.sort()
         return found
 
     def _refine(self, brackets: list[list[float]], grid_samples: _Samples) -> list[float]:
@@ -337,6 +359,16 @@ class _Feasibility:
                 samples[row] = samples[row].add(points, starts[taken], targets[:, taken])
                 brackets[row] = _first_change(brackets[row], points, ok[taken])
         return brackets[:, 1].tolist()
+
+
+def _overlap(party_intervals: list[list[tuple[float, float]]]) -> list[tuple[float, float]]:
+    """Return the intervals of strictness that every party's accepted set contains."""
+    common = party_intervals[0] if party_intervals else []
+    for intervals in party_intervals[1:]:
+        common = [(max(low, other_low), min(high, other_high))
+                  for low, high in common for other_low, other_high in intervals
+                  if max(low, other_low) <= min(high, other_high)]
+    return common
 
 
 def _first_change(bracket: np.ndarray, points: np.ndarray, ok: np.ndarray) -> list[float]:
@@ -612,6 +644,38 @@ def score_game(game: Game, accepted_sets: bool = True) -> Score:
     zone_list = joint_check.intervals()
     warnings: list[str] = []
 
+    # Each party alone: what it accepts if the others are bound to comply.
+    alone_solvers = []
+    party_intervals = []
+    lean = not accepted_sets and game.terms is None
+    for party in range(0 if lean else n):
+        strategic = np.zeros(n, dtype=bool)
+        strategic[party] = True
+        alone = Solver(game, strategic, renegotiation=joint)
+        check = _Feasibility(alone, strategic, negotiation)
+        alone_solvers.append(check)
+        party_intervals.append(check.intervals())
+
+    # A zone narrower than the grid spacing may hold no grid point, so the grid
+    # search cannot see it. An accepted proposal, or the overlap of the
+    # accepted sets, shows where to look.
+    seeds = [] if game.terms is None else [(game.terms, "the proposal")]
+    if not zone_list and not lean:
+        seeds += [(0.5 * (low + high), "the overlap of the accepted sets")
+                  for low, high in _overlap(party_intervals)]
+    for seed, source in seeds:
+        if any(low <= seed <= high for low, high in zone_list):
+            break
+        found, _ = joint_check.at([seed])
+        if found[0]:
+            zone_list = joint_check.intervals(inside=seed)
+            around = next((low, high) for low, high in zone_list if low <= seed <= high)
+            warnings.append(
+                f"the strictness values with agreement include [{around[0]:.6g}, {around[1]:.6g}], "
+                f"which lies between two grid points and was found from {source}; a finer "
+                f"`model.grid` shows whether there are others like it")
+            break
+
     best = _best_terms(joint_check, zone_list, joint.core.weights, rule) if zone_list else None
     terms, zone = (None, None) if best is None else best
     if len(zone_list) > 1:
@@ -620,17 +684,8 @@ def score_game(game: Game, accepted_sets: bool = True) -> Score:
             + ", ".join(f"[{low:.6g}, {high:.6g}]" for low, high in zone_list)
             + "; the zone reported is the one that contains the terms")
 
-    # Each party alone: what it accepts if the others are bound to comply.
     accepts = []
-    alone_solvers = []
-    lean = not accepted_sets and game.terms is None
-    for party in range(0 if lean else n):
-        strategic = np.zeros(n, dtype=bool)
-        strategic[party] = True
-        alone = Solver(game, strategic, renegotiation=joint)
-        check = _Feasibility(alone, strategic, negotiation)
-        alone_solvers.append(check)
-        intervals = check.intervals()
+    for party, intervals in enumerate(party_intervals):
         chosen = None
         for interval in intervals:
             if terms is not None and interval[0] - 1e-9 <= terms <= interval[1] + 1e-9:

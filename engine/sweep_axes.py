@@ -32,7 +32,8 @@ _WORDED_UNIT = re.compile(r"^\s*[\d.]+\s*([A-Za-z]+?)s?\s*$")
 _ISO_UNIT = re.compile(r"^\s*P[\d.,]+([YMWD])\s*$", re.IGNORECASE)
 _ISO_UNITS = {"Y": "years", "M": "months", "W": "weeks", "D": "days"}
 
-# The duration parser reads at most nine decimals.
+# Swept durations are written with nine decimals, within the twelve that the
+# duration parser reads.
 DURATION_DECIMALS = 9
 
 # Limits on the grid, checked before the grid is allocated. Each point is a

@@ -286,3 +286,64 @@ def test_score_rejects_three_parties():
     three = Game(game.name, 1.0, game.states, 0, game.transition, extra)
     with pytest.raises(ValueError, match="two parties"):
         score_closed_form(three, "printed", np.ones(3))
+
+
+def make_crisis_start_game(discounts, defection, curves, bargaining="nash-equal"):
+    """A two-state, two-party game that starts in its second state, "crisis"."""
+    transition = np.array([[0.5, 0.5], [0.5, 0.5]])
+    parties = tuple(
+        Party(
+            name=name,
+            discount=delta,
+            defection=np.array(defection, dtype=float),
+            regime_points=np.array(curve, dtype=float),
+            transition=transition,
+        )
+        for name, delta, curve in zip(("A", "B"), discounts, curves)
+    )
+    return Game(
+        name="closed-form crisis start",
+        period_years=1.0,
+        states=("calm", "crisis"),
+        start=1,
+        transition=transition,
+        parties=parties,
+        settings=Settings(bargaining=bargaining),
+    )
+
+
+def test_score_reads_start_state_defection():
+    # Defection values are 0.1 in "calm" (state 0) and 0.3 in "crisis", the
+    # start state. With delta = 0.5 and p = 0.5 the permanent reading gives
+    # t = b (2 - 2 delta + p delta) = 1.25 b = 0.375 at b = 0.3.
+    # A accepts gamma >= 0.375 and B accepts gamma <= 0.625. Equal weights and
+    # discounts put the terms at the middle, 0.5, so each margin is
+    # (0.5 - 0.375) / (1 - 0.5) = 0.25.
+    game = make_crisis_start_game((0.5, 0.5), (0.1, 0.3), ([[0, 0], [1, 1]], [[0, 1], [1, 0]]))
+    score = score_closed_form(game, "permanent", np.array([0.5, 0.5]))
+
+    assert [party.threshold for party in score.parties] == pytest.approx([0.375, 0.375])
+    assert score.zone == pytest.approx((0.375, 0.625), abs=1e-12)
+    assert score.terms == pytest.approx(0.5, abs=1e-8)
+    assert score.parties[0].margin == pytest.approx(0.25, abs=1e-7)
+    assert score.parties[1].margin == pytest.approx(0.25, abs=1e-7)
+
+
+def test_utilitarian_terms_use_discounted_slopes():
+    # b = 0.02 and p = 1, so every threshold is the folk bound b (2 - delta):
+    # t_A = 0.02 * 1.1 = 0.022 (delta_A = 0.9), t_B = 0.02 * 1.5 = 0.03 (delta_B = 0.5).
+    # z_A = 0.3 gamma and z_B = 0.5 - 0.5 gamma, so A accepts
+    # gamma >= 0.022 / 0.3 = 11/150 and B accepts gamma <= 0.47 / 0.5 = 0.94.
+    # The sum of margins (z_i - t_i) / (1 - delta_i) has the slope
+    # 0.3 / 0.1 - 0.5 / 0.5 = +2, so the terms are the upper end, 0.94. The sum
+    # of per-period surpluses z_i - t_i has the slope 0.3 - 0.5 = -0.2, which
+    # would put them at the lower end.
+    curves = ([[0, 0], [1, 0.3]], [[0, 0.5], [1, 0]])
+    game = make_game((0.9, 0.5), 0.02, curves, "utilitarian")
+    score = score_closed_form(game, "permanent", np.array([1.0, 1.0]))
+
+    assert score.zone == pytest.approx((11 / 150, 0.94), abs=1e-12)
+    assert score.terms == pytest.approx(0.94, abs=1e-8)
+    # A: (0.3 * 0.94 - 0.022) / 0.1 = 2.6. B sits on its threshold, so 0.
+    assert score.parties[0].margin == pytest.approx(2.6, abs=1e-7)
+    assert score.parties[1].margin == pytest.approx(0.0, abs=1e-7)

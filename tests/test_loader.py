@@ -115,6 +115,18 @@ def test_iso_durations_accepted():
     assert spec.provisions[1].notice == Duration("P6M", Fraction(1, 2))
 
 
+
+def test_iso_comma_decimal_accepted():
+    # ISO 8601 allows a comma as the decimal sign. P10,5Y is 10.5 years, which
+    # is 42 periods of the file's 3 months, and P0,5Y is 6 months.
+    base = (DATA / "full.yaml").read_text()
+    text = base.replace("term: 10 years", "term: P10,5Y").replace("notice: 6 months", "notice: P0,5Y")
+
+    spec = parse_treaty_text(text)
+
+    assert spec.provisions[0].term == Duration("P10,5Y", Fraction(21, 2))
+    assert spec.provisions[1].notice == Duration("P0,5Y", Fraction(1, 2))
+
 def test_positions_are_one_based():
     loaded = load_yaml("schema: treaty/v1\nparties:\n  - name: A\n    discount: 0.9\n")
 

@@ -33,6 +33,10 @@ from engine.durations import (
         ("P2W", Fraction(14, 365)),
         ("P1Y6M", Fraction(3, 2)),
         ("P0.5Y", Fraction(1, 2)),
+        # ISO 8601 lets the lowest component carry a decimal fraction, with a comma or a
+        # full stop as the decimal sign, and the schema's duration pattern accepts both.
+        ("P1,5Y", Fraction(3, 2)),
+        ("P0,25Y", Fraction(1, 4)),
     ],
 )
 def test_parse_duration(text, years):
@@ -75,6 +79,9 @@ def test_parse_duration_rejects_non_text():
         ("P1Y6M", "6 months", 3),
         # 0.333333333333 years is 4 months to within 1e-9 relative.
         ("0.333333333333 years", "4 months", 1),
+        # 333.33333333 years is 999.99999999 periods of 4 months: off by 1e-8
+        # periods, which is 1e-11 of the length and so within the tolerance.
+        ("333.33333333 years", "4 months", 1000),
     ],
 )
 def test_whole_periods(duration, period, count):

@@ -136,6 +136,96 @@ def test_duration_not_whole_periods_invalid(tmp_path, capsys):
     assert "ignore the provisions (duration)" in err
 
 
+HALF_YEAR = """\
+schema: treaty/v1
+name: Half-year fixture
+period: 6 months
+environment:
+  start: today
+  persistence: 0.64
+  states: {today: 0.5, later: 0.5}
+parties:
+  - name: A
+    discount: 0.81
+    defection_value: {today: 0.2, later: 0.1}
+    regime_value: [[0, 0], [1, 1]]
+BELIEFS  - name: B
+    discount: 0.81
+    defection_value: {today: 0.2, later: 0.1}
+    regime_value: [[0, 1], [1, 0]]
+"""
+
+
+def write_half_year(directory, beliefs=""):
+    path = directory / "half-year.yaml"
+    path.write_text(HALF_YEAR.replace("BELIEFS", beliefs))
+    return str(path)
+
+
+def permanent_reading(b, delta, p):
+    """Return b (2 - 2 delta + p delta), the first-period threshold of the permanent reading."""
+    return b * (2 - 2 * delta + p * delta)
+
+
+def test_formula_persistence_per_period(tmp_path, capsys):
+    # Six-month periods: the yearly discount d and persistence 0.64 become
+    # delta = d ** 0.5 and p = 0.64 ** 0.5 = 0.8 per period. Defection and
+    # regime values are per year and both halve per period, so the zone
+    # [t, 1 - t] uses t = 0.2 (2 - 2 delta + p delta) with the yearly b = 0.2.
+    # Equal discounts and values put the terms at 0.5. Each margin is the
+    # per-period surplus over the per-period threshold, 0.5 (0.5 - t), over
+    # 1 - delta.
+    path = write_half_year(tmp_path)
+    rows = run_json([path, "--x", "parties.*.discount=0.64:0.81:2", "--formula", "permanent"], capsys)
+
+    for row in rows:
+        delta = row["parties.*.discount"] ** 0.5
+        threshold = permanent_reading(0.2, delta, 0.8)
+        margin = 0.5 * (0.5 - threshold) / (1 - delta)
+        assert row["status"] == "ok"
+        assert row["zone_low"] == pytest.approx(threshold, abs=1e-8)
+        assert row["zone_high"] == pytest.approx(1 - threshold, abs=1e-8)
+        assert row["terms"] == pytest.approx(0.5, abs=1e-8)
+        assert row["margin_A"] == pytest.approx(margin, abs=1e-7)
+        assert row["margin_B"] == pytest.approx(margin, abs=1e-7)
+
+
+def test_formula_party_beliefs_persistence(tmp_path, capsys):
+    # A's own yearly persistence 0.36 gives it p_A = 0.6 per six-month period,
+    # and B keeps the environment's p_B = 0.64 ** 0.5 = 0.8. A accepts
+    # gamma >= t_A and B accepts gamma <= 1 - t_B, with
+    # t_i = 0.2 (2 - 2 delta + p_i delta). Equal discounts give equal Nash
+    # weights, so the terms gamma* = (1 + t_A - t_B) / 2 split the zone in
+    # half, and both margins are 0.5 (1 - t_A - t_B) / 2 / (1 - delta).
+    path = write_half_year(tmp_path, beliefs="    beliefs: {persistence: 0.36}\n")
+    rows = run_json([path, "--x", "parties.*.discount=0.64:0.81:2", "--formula", "permanent"], capsys)
+
+    for row in rows:
+        delta = row["parties.*.discount"] ** 0.5
+        threshold_a = permanent_reading(0.2, delta, 0.6)
+        threshold_b = permanent_reading(0.2, delta, 0.8)
+        margin = 0.5 * (1 - threshold_a - threshold_b) / 2 / (1 - delta)
+        assert row["status"] == "ok"
+        assert row["zone_low"] == pytest.approx(threshold_a, abs=1e-8)
+        assert row["zone_high"] == pytest.approx(1 - threshold_b, abs=1e-8)
+        assert row["terms"] == pytest.approx((1 + threshold_a - threshold_b) / 2, abs=1e-8)
+        assert row["margin_A"] == pytest.approx(margin, abs=1e-7)
+        assert row["margin_B"] == pytest.approx(margin, abs=1e-7)
+
+
+def test_duration_thirds_of_year_valid(tmp_path, capsys):
+    # With one-month periods, 3 1/3 years is 40 periods and 3 2/3 years is 44,
+    # so every point of the grid 3, 3 1/3, 3 2/3, 4 is a valid term.
+    text = FIXTURE.replace("B_VALUE", "0.2").replace("name: Sweep fixture\n", "name: Sweep fixture\nperiod: 1 month\n")
+    path = tmp_path / "monthly.yaml"
+    path.write_text(text + "provisions:\n" + DURATION)
+    rows = run_json([str(path), "--x", "provisions.duration.term=3:4:4", "--formula", "per-period"], capsys)
+
+    assert [row["provisions.duration.term"] for row in rows] == pytest.approx([3, 10 / 3, 11 / 3, 4])
+    assert [row["status"] for row in rows] == ["ok", "ok", "ok", "ok"]
+    assert [row["message"] for row in rows] == [None, None, None, None]
+
+
 @pytest.mark.parametrize(
     ("argv_tail", "fragment"),
     [

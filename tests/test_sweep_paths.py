@@ -5,6 +5,7 @@ import copy
 import numpy as np
 import pytest
 
+from engine.durations import parse_duration, whole_periods
 from engine.sweep_axes import SweepError, apply_values, build_axes, parse_axis, resolve_path
 
 TREATY = {
@@ -173,6 +174,17 @@ def test_apply_duration_keeps_unit():
     assert apply_values(TREATY, [((target,), 1.0)])["provisions"][0]["term"] == "1 year"
     assert apply_values(TREATY, [((target,), 12.0)])["provisions"][0]["term"] == "12 years"
 
+
+
+def test_apply_duration_thirds_whole_months():
+    # 10/3 years is 40 months and 11/3 years is 44 months. The written text
+    # must keep enough decimals to stay within the relative 1e-9 that
+    # whole_periods allows, since 3.33 years would be 39.96 months.
+    (target,) = resolve_path(TREATY, "provisions.duration.term")
+    month = parse_duration("1 month")
+    for years, months in ((10 / 3, 40), (11 / 3, 44)):
+        written = apply_values(TREATY, [((target,), years)])["provisions"][0]["term"]
+        assert whole_periods(parse_duration(written), month) == months, written
 
 def test_apply_integer_field_stays_integer():
     (target,) = resolve_path(TREATY, "provisions.duration.extensions.max")
