@@ -255,13 +255,8 @@ class _Feasibility:
         columns = self.solver.evaluate(gammas)
         return self.mask(columns), columns
 
-    def intervals(self, inside: float | None = None) -> list[tuple[float, float]]:
-        """Maximal intervals of feasible strictness, endpoints refined between grid points.
-
-        An interval that contains no grid point is found only from ``inside``,
-        a strictness known to be feasible, such as an accepted proposal. It is
-        then refined from the grid points on either side of ``inside``.
-        """
+    def intervals(self) -> list[tuple[float, float]]:
+        """Maximal intervals of feasible strictness, endpoints refined between grid points."""
         base = self.solver.solve()
         grid = base.gammas
         feasible = self.mask(base)
@@ -285,19 +280,8 @@ class _Feasibility:
                 brackets.append([grid[first - 1], grid[first]])
             if last < len(grid) - 1:
                 brackets.append([grid[last + 1], grid[last]])
-        between = None
-        if inside is not None:
-            above = int(np.searchsorted(grid, inside))
-            if 0 < above < len(grid) and grid[above] != inside and not (feasible[above - 1] or feasible[above]):
-                between = above
-                brackets += [[grid[above - 1], inside], [grid[above], inside]]
         self._remember(grid, base)
         grid_samples = _Samples(np.asarray(grid, dtype=float), self.starts(base), self.targets(base))
-        if between is not None:
-            # ``inside`` joins the samples, so that the brackets' estimates can use it.
-            ok, columns = self.at([inside])
-            self._remember([inside], columns)
-            grid_samples = grid_samples.add(np.array([inside]), self.starts(columns), self.targets(columns))
         refined = iter(self._refine(brackets, grid_samples))
 
         found = []
@@ -305,13 +289,46 @@ class _Feasibility:
             low = grid[first] if first == 0 else next(refined)
             high = grid[last] if last == len(grid) - 1 else next(refined)
             found.append((float(low), float(high)))
-        if between is not None:
-            # _refine returns each bracket's inside end, so the two ends of this
-            # interval come back in the order the brackets were added.
-            low, high = next(refined), next(refined)
-            found.append((float(low), float(high)))
-            found.sort()
         return found
+
+    def add_pockets(self, found: list[tuple[float, float]], seeds) -> tuple[list, list]:
+        """Add the intervals around feasible ``seeds`` that ``found`` misses; return all and the new ones.
+
+        An interval narrower than the grid spacing can contain no grid point,
+        so ``intervals`` cannot see it. Each seed outside ``found`` that is
+        feasible lies in such an interval, which is refined from the seed out
+        to the nearest strictness evaluated as infeasible on either side.
+        """
+        outside = sorted({float(seed) for seed in seeds
+                          if not any(low <= seed <= high for low, high in found)})
+        if not outside:
+            return found, []
+        ok, columns = self.at(outside)
+        self._remember(outside, columns)
+        samples = _Samples(np.asarray(outside), self.starts(columns), self.targets(columns))
+
+        added: list[tuple[float, float]] = []
+        for seed, feasible in zip(outside, ok):
+            if not feasible or any(low <= seed <= high for low, high in added):
+                continue
+            failed = [gamma for gamma, (passed, _) in self._seen.items() if not passed]
+            below = [gamma for gamma in failed if gamma < seed]
+            above = [gamma for gamma in failed if gamma > seed]
+            brackets = [[max(below), seed]] if below else []
+            brackets += [[min(above), seed]] if above else []
+            ends = iter(self._refine(brackets, samples))
+            # _refine returns each bracket's inside end, in the order given.
+            low = next(ends) if below else 0.0
+            high = next(ends) if above else 1.0
+            added.append((float(low), float(high)))
+
+        merged: list[tuple[float, float]] = []
+        for low, high in sorted(found + added):
+            if merged and low <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], high))
+            else:
+                merged.append((low, high))
+        return merged, added
 
     def _refine(self, brackets: list[list[float]], grid_samples: _Samples) -> list[float]:
         """Shrink each (outside, inside) bracket to at most ``ENDPOINT_TOLERANCE`` wide.
@@ -359,6 +376,19 @@ class _Feasibility:
                 samples[row] = samples[row].add(points, starts[taken], targets[:, taken])
                 brackets[row] = _first_change(brackets[row], points, ok[taken])
         return brackets[:, 1].tolist()
+
+
+def _survival_cycle(solver: Solver) -> int:
+    """Return the periods after which the clock repeats: the loop of a treaty without a sunset
+    clause, else every segment of the term and its extensions plus the renegotiation delay.
+
+    NOTE: where the parties extend only in some states, cycles of different
+    lengths mix, and the tail of the expected lifetime is an approximation.
+    """
+    clock = solver.core.clock
+    if clock.cyclic:
+        return int(clock.size - clock.next[-1])
+    return int(clock.size + solver.game.rules.duration.delay)
 
 
 def _overlap(party_intervals: list[list[tuple[float, float]]]) -> list[tuple[float, float]]:
@@ -656,25 +686,18 @@ def score_game(game: Game, accepted_sets: bool = True) -> Score:
         alone_solvers.append(check)
         party_intervals.append(check.intervals())
 
-    # A zone narrower than the grid spacing may hold no grid point, so the grid
-    # search cannot see it. An accepted proposal, or the overlap of the
-    # accepted sets, shows where to look.
-    seeds = [] if game.terms is None else [(game.terms, "the proposal")]
-    if not zone_list and not lean:
-        seeds += [(0.5 * (low + high), "the overlap of the accepted sets")
-                  for low, high in _overlap(party_intervals)]
-    for seed, source in seeds:
-        if any(low <= seed <= high for low, high in zone_list):
-            break
-        found, _ = joint_check.at([seed])
-        if found[0]:
-            zone_list = joint_check.intervals(inside=seed)
-            around = next((low, high) for low, high in zone_list if low <= seed <= high)
-            warnings.append(
-                f"the strictness values with agreement include [{around[0]:.6g}, {around[1]:.6g}], "
-                f"which lies between two grid points and was found from {source}; a finer "
-                f"`model.grid` shows whether there are others like it")
-            break
+    # A zone narrower than the grid spacing may contain no grid point, so the
+    # grid search cannot see it. The proposal and the middle of every overlap
+    # of the accepted sets show where else to look.
+    seeds = [] if game.terms is None else [game.terms]
+    seeds += [0.5 * (low + high) for low, high in _overlap(party_intervals)]
+    zone_list, added = joint_check.add_pockets(zone_list, seeds)
+    if added:
+        warnings.append(
+            "the strictness values with agreement include "
+            + ", ".join(f"[{low:.6g}, {high:.6g}]" for low, high in added)
+            + ", found between grid points from the proposal or the overlap of the accepted "
+              "sets; a finer `model.grid` shows whether there are others")
 
     best = _best_terms(joint_check, zone_list, joint.core.weights, rule) if zone_list else None
     terms, zone = (None, None) if best is None else best
@@ -686,6 +709,10 @@ def score_game(game: Game, accepted_sets: bool = True) -> Score:
 
     accepts = []
     for party, intervals in enumerate(party_intervals):
+        # The terms and the proposal can lie in a part of the accepted set
+        # that contains no grid point, as the zone can.
+        party_seeds = [value for value in (terms, game.terms) if value is not None]
+        intervals, _ = alone_solvers[party].add_pockets(intervals, party_seeds)
         chosen = None
         for interval in intervals:
             if terms is not None and interval[0] - 1e-9 <= terms <= interval[1] + 1e-9:
@@ -896,15 +923,22 @@ def _outlook(joint: Solver, evaluated: Columns | None, warnings: list[str]):
     lifetime = float(trajectory.alive.sum()) / per_year
     tail = trajectory.tail_mass
     if tail > 1e-9:
-        # Hazard over the last tenth of the propagation, applied as a geometric tail.
-        # ``tail`` is the mass entering the first period past the propagation,
-        # before that period's breakdowns, and the mass entering period k is
-        # alive[k - 1] (1 for k = 0). Over the window the entering mass falls by
-        # (1 - hazard) ** window, and the periods after the propagation add
-        # tail (1 - hazard) + tail (1 - hazard) ** 2 + ... = tail (1 - hazard) / hazard.
-        window = max(periods // 10, 1)
-        earlier = float(trajectory.alive[-window - 1]) if periods > window else 1.0
-        hazard = 1.0 - (tail / earlier) ** (1.0 / window) if earlier > 0 else 1.0
+        # Past the propagation the survival curve is taken to repeat its last
+        # clock cycle of ``cycle`` periods, shrunk by the ratio ``kept`` per
+        # cycle. The ratio is measured over whole cycles in about the last
+        # tenth of the propagation, so that both ends sit at the same clock
+        # position (an expiry every term, say). The periods after the
+        # propagation then add last_cycle kept / (1 - kept).
+        alive = trajectory.alive
+        cycle = _survival_cycle(joint)
+        if cycle >= periods // 2:
+            # A cycle this long cannot be measured within the propagation.
+            cycle = 1
+        cycles = max(round(periods / 10 / cycle), 1)
+        window = cycles * cycle
+        earlier = float(alive[-window - 1]) if periods > window else 0.0
+        kept = (float(alive[-1]) / earlier) ** (1.0 / cycles) if earlier > 0 else 0.0
+        hazard = 1.0 - kept
         if hazard <= 1e-9:
             lifetime = None
             if tail < 1.0 - 1e-9:
@@ -913,7 +947,8 @@ def _outlook(joint: Solver, evaluated: Columns | None, warnings: list[str]):
                     f"expected lifetime is unbounded: the treaty is still alive after {years} "
                     f"years with probability {tail:.3g}, and its chance of ending has fallen to zero")
         else:
-            lifetime += tail * (1.0 - hazard) / hazard / per_year
+            last_cycle = float(alive[-cycle:].sum())
+            lifetime += last_cycle * kept / hazard / per_year
             warnings.append(
                 f"expected lifetime includes an extrapolated tail beyond {years} years "
                 f"(probability {tail:.3g} of still being alive then)")

@@ -211,7 +211,7 @@ class Solver:
                 else:
                     starts.append(f"{game.parties[code - NOTICE_CODE - n].name} invoking the escape hatch")
             notes.append(
-                f"at expiry in state `{name}` the treaty lapses although every party would gain "
+                f"renegotiation at an expiry in state `{name}` fails although every party would gain "
                 f"from some new terms: there the new treaty would start with {' or '.join(starts)}, "
                 f"and terms are agreed only if the treaty starts with everyone complying")
         return notes

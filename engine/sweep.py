@@ -687,6 +687,8 @@ def _check_output_request(args: argparse.Namespace) -> None:
     if args.plot:
         _check_plot_request(args.plot)
 
+    if args.compare == "":
+        raise SweepError("invalid --compare file '': the name is empty; give the file of another design")
     if args.compare and _same_file(args.file, args.compare):
         raise SweepError(
             f"invalid --compare file {args.compare!r}: it is FILE itself, so both designs would be "

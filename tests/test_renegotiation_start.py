@@ -34,7 +34,7 @@ provisions:
 model: {grid: 21}
 """
 
-WARNING = ("at expiry in state `crisis` the treaty lapses although every party would gain from "
+WARNING = ("renegotiation at an expiry in state `crisis` fails although every party would gain from "
            "some new terms: there the new treaty would start with A invoking the escape hatch, "
            "and terms are agreed only if the treaty starts with everyone complying")
 
@@ -95,5 +95,5 @@ def test_start_rule_warning_names_each_start():
     notes = solver._start_rule_notes(outcome)
 
     assert len(notes) == 1
-    assert notes[0].startswith("at expiry in state `crisis` the treaty lapses")
+    assert notes[0].startswith("renegotiation at an expiry in state `crisis` fails")
     assert "would start with B giving notice or A invoking the escape hatch," in notes[0]

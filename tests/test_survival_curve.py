@@ -113,7 +113,7 @@ def test_lifetime_sums_yearly_curve():
                         rel_tol=0, abs_tol=1e-7)
 
 
-# A treaty that holds in `calm` and breaks down in `crisis`, started in calm
+# A treaty that is kept in `calm` and breaks down in `crisis`, started in calm
 # with a horizon far shorter than its life, so most of the lifetime comes
 # from the extrapolated tail. Per six-month period the chain stays put with
 # probability p = 0.99 ** 0.5 and otherwise draws crisis with probability
@@ -143,6 +143,38 @@ def test_extrapolated_tail_lifetime():
     assert score.survival[-1] == pytest.approx((1 - hazard) ** 24, rel=1e-12)
     assert any("extrapolated tail" in warning for warning in score.warnings)
     assert score.expected_lifetime_years == pytest.approx(0.5 / hazard, rel=1e-9)
+
+
+# Each year is `crisis` with probability 0.02, independently. In crisis Alpha
+# invokes the escape hatch, so the treaty survives crises during its term. At
+# expiry in crisis a new treaty would start with that escape, so it is not
+# agreed and the treaty lapses. In calm it is renegotiated. So each term ends
+# the treaty with probability 0.02, and the treaty lasts 1 / 0.02 = 50 terms
+# on average. The propagation covers 400 years, a whole number of 10-year
+# terms but not of 11-year terms, and both must give the closed form.
+RARE_LAPSE = """schema: treaty/v1
+name: rare lapse
+environment:
+  start: calm
+  persistence: 0
+  states: {{calm: 0.98, crisis: 0.02}}
+parties:
+  - {{name: Alpha, discount: 0.9, defection_value: {{calm: 0.2, crisis: 0.9}}, regime_value: [[0, 0.7], [1, 0.5]]}}
+  - {{name: Beta, discount: 0.9, defection_value: {{calm: 0.2, crisis: 0.2}}, regime_value: [[0, 0.5], [1, 0.7]]}}
+provisions:
+  - {{kind: duration, term: {term} years}}
+  - {{kind: escape_hatch, trigger: {{states: [crisis]}}, suspension: 1 year}}
+model: {{grid: 21}}
+"""
+
+
+@pytest.mark.parametrize("term", [10, 11])
+def test_lifetime_tail_over_whole_terms(term):
+    score = score_game(build_game(parse_treaty_text(RARE_LAPSE.format(term=term))))
+
+    assert score.renegotiation_terms["crisis"] == []
+    assert any("extrapolated tail" in warning for warning in score.warnings)
+    assert score.expected_lifetime_years == pytest.approx(term / 0.02, rel=1e-6)
 
 
 def test_summary_ends_at_the_horizon():

@@ -67,6 +67,13 @@ def test_output_is_directory(tmp_path, capsys, no_solving, option):
     assert_one_error(code, out, err, option, "is a directory")
 
 
+def test_compare_empty_name(tmp_path, capsys, no_solving):
+    # An empty name must not quietly drop the comparison.
+    path = write_fixture(tmp_path)
+    code, out, err = run([path, "--x", "parties.*.discount=0.5:0.9:3", "--compare", ""], capsys)
+    assert_one_error(code, out, err, "--compare", "the name is empty")
+
+
 def test_out_directory_without_suffix_named_as_directory(tmp_path, capsys, no_solving):
     # The suffix check would say the name lacks .csv; that it is a directory says more.
     path = write_fixture(tmp_path)
