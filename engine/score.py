@@ -299,8 +299,9 @@ class _Feasibility:
         feasible lies in such an interval, which is refined from the seed out
         to the nearest strictness evaluated as infeasible on either side.
         """
+        # A seed at an end of a found interval, within rounding, is inside it.
         outside = sorted({float(seed) for seed in seeds
-                          if not any(low <= seed <= high for low, high in found)})
+                          if not any(low - 1e-9 <= seed <= high + 1e-9 for low, high in found)})
         if not outside:
             return found, []
         ok, columns = self.at(outside)
