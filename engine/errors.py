@@ -110,6 +110,11 @@ def format_path(path: tuple) -> str:
     return text
 
 
+def count_text(count: int, noun: str = "point") -> str:
+    """Return ``"1 point"`` or ``"N points"``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def format_value(value: object) -> str:
     """Render a value the way it would be written in the file, cut to one short line."""
     if value is None:
@@ -123,7 +128,7 @@ def format_value(value: object) -> str:
     elif isinstance(value, dict):
         text = _format_mapping(value)
     elif isinstance(value, (list, tuple)):
-        text = f"a list of {len(value)} item" + ("" if len(value) == 1 else "s")
+        text = "a list of " + count_text(len(value), "item")
     else:
         text = str(value)
 

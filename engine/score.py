@@ -925,11 +925,11 @@ def _outlook(joint: Solver, evaluated: Columns | None, warnings: list[str]):
     tail = trajectory.tail_mass
     if tail > 1e-9:
         # Past the propagation the survival curve is taken to repeat its last
-        # clock cycle of ``cycle`` periods, shrunk by the ratio ``kept`` per
-        # cycle. The ratio is measured over whole cycles in about the last
-        # tenth of the propagation, so that both ends sit at the same clock
-        # position (an expiry every term, say). The periods after the
-        # propagation then add last_cycle kept / (1 - kept).
+        # clock cycle of ``cycle`` periods, scaled by ``survival_per_cycle``
+        # each cycle. That ratio is measured over whole cycles in about the
+        # last tenth of the propagation, so that both ends sit at the same
+        # clock position (an expiry every term, say). The periods after the
+        # propagation then add last_cycle * r / (1 - r) with r that ratio.
         alive = trajectory.alive
         cycle = _survival_cycle(joint)
         if cycle >= periods // 2:
@@ -938,9 +938,9 @@ def _outlook(joint: Solver, evaluated: Columns | None, warnings: list[str]):
         cycles = max(round(periods / 10 / cycle), 1)
         window = cycles * cycle
         earlier = float(alive[-window - 1]) if periods > window else 0.0
-        kept = (float(alive[-1]) / earlier) ** (1.0 / cycles) if earlier > 0 else 0.0
-        hazard = 1.0 - kept
-        if hazard <= 1e-9:
+        survival_per_cycle = (float(alive[-1]) / earlier) ** (1.0 / cycles) if earlier > 0 else 0.0
+        ending_per_cycle = 1.0 - survival_per_cycle
+        if ending_per_cycle <= 1e-9:
             lifetime = None
             if tail < 1.0 - 1e-9:
                 # Some paths end, so the warning explains why the mean is still unbounded.
@@ -949,7 +949,7 @@ def _outlook(joint: Solver, evaluated: Columns | None, warnings: list[str]):
                     f"years with probability {tail:.3g}, and its chance of ending has fallen to zero")
         else:
             last_cycle = float(alive[-cycle:].sum())
-            lifetime += last_cycle * kept / hazard / per_year
+            lifetime += last_cycle * survival_per_cycle / ending_per_cycle / per_year
             warnings.append(
                 f"expected lifetime includes an extrapolated tail beyond {years} years "
                 f"(probability {tail:.3g} of still being alive then)")

@@ -53,6 +53,7 @@ import numpy as np
 from engine.cli_options import StoreOnce
 from engine.clock import NO_NEXT
 from engine.dynamic import BREAKDOWN, COMPLY, NOTICE_CODE
+from engine.errors import count_text
 from engine.game import Game
 from engine.phases import EXIT, SUSPENDED
 from engine.report import NODE_SUCCESS
@@ -793,8 +794,8 @@ def format_simulation(simulation: Simulation) -> str:
     lines.append(_table(rows))
 
     lines.append("")
-    years = f"{simulation.years} year" + ("" if simulation.years == 1 else "s")
-    lines.append(f"ends and escapes within {years} (share of paths +- std. error):")
+    lines.append(f"ends and escapes within {count_text(simulation.years, 'year')} "
+                 "(share of paths +- std. error):")
     per_year = 1.0 / simulation.period_years
     horizon = int(round(simulation.years * per_year))
     for name, label in (("breakdown", "breakdown"), ("withdrawal", "withdrawal"),

@@ -34,7 +34,7 @@ import numpy as np
 
 from engine.cli_options import StoreOnce
 from engine.closed_forms import FORMULAS, score_closed_form
-from engine.errors import SpecError, format_path
+from engine.errors import SpecError, count_text, format_path
 from engine.score import rounded_interval, rounded_terms
 from engine.sweep_axes import (
     Axis,
@@ -48,7 +48,6 @@ from engine.sweep_axes import (
 from engine.sweep_results import (
     STATUSES,
     SweepResult,
-    count_text,
     format_map,
     format_table,
     json_rows,

@@ -10,6 +10,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from engine.errors import count_text
 from engine.score import STRICTNESS_DECIMALS
 from engine.sweep_axes import Axis
 
@@ -132,11 +133,6 @@ def json_rows(results: list[SweepResult]) -> list[dict]:
                 item["message"] = None
             rows.append(item)
     return rows
-
-
-def count_text(count: int, noun: str = "point") -> str:
-    """Return ``"1 point"`` or ``"N points"``."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _lifetime_cell(value: Any) -> str:

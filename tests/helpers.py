@@ -7,8 +7,12 @@ from. All quantities are per model period.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from unittest import mock
+
 import numpy as np
 
+from engine import score as score_module
 from engine.game import (
     DurationRules,
     EscapeRules,
@@ -190,3 +194,17 @@ def write_treaty(tmp_path, name, provisions=""):
     path = tmp_path / f"{name}.yaml"
     path.write_text(SIMULATION_SPEC.format(name=name, provisions=provisions))
     return str(path)
+
+
+@contextmanager
+def recorded_propagations():
+    """Collect the survival propagations that scoring runs, before the score clips its curve."""
+    trajectories = []
+    propagate = score_module.propagate
+
+    def recording(*args, **kwargs):
+        trajectories.append(propagate(*args, **kwargs))
+        return trajectories[-1]
+
+    with mock.patch.object(score_module, "propagate", recording):
+        yield trajectories

@@ -7,19 +7,15 @@ terms are still refined between grid points.
 """
 
 import dataclasses
-from unittest import mock
-
 import numpy as np
 import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from engine import score as score_module
 from engine.errors import SolverError
 from engine.game import EscapeRules, Rules, WithdrawalRules
 from engine.score import score_game
-from engine.survival import propagate
-from helpers import random_game
+from helpers import random_game, recorded_propagations
 
 ENDPOINT_ACCURACY = 1e-6
 TERMS_ACCURACY = 1e-5
@@ -110,13 +106,7 @@ def test_survival_never_rises(seed, kind):
     # The score clips its curve to [0, 1] and makes it non-increasing, so the
     # property is checked on the propagated mass before that, which a wrong
     # transition (mass lost and found again) would break.
-    trajectories = []
-
-    def recording(*args, **kwargs):
-        trajectories.append(propagate(*args, **kwargs))
-        return trajectories[-1]
-
-    with mock.patch.object(score_module, "propagate", recording):
+    with recorded_propagations() as trajectories:
         # A game the solver cannot converge on is covered by the convergence test below.
         try:
             score = score_game(random_game(seed, kind))

@@ -45,8 +45,8 @@ def test_zone_found_from_proposal():
 # A's regime value is a spike of height 0.5 at 0.4 (from 0.38 to 0.42) and
 # another at 0.45 (from 0.44 to 0.46), and zero elsewhere; B's rises from 0.6
 # to 1. With delta = 0.9 the folk bound needs z_A >= 0.38 * 1.1 = 0.418, which
-# holds within 0.01 (1 - 0.418 / 0.5) = 0.00164 of 0.45 and twice that of 0.4,
-# and z_B >= 0.5 * 1.1 = 0.55 holds everywhere. The interval around 0.45 lies
+# is met within 0.01 (1 - 0.418 / 0.5) = 0.00164 of 0.45 and twice that of
+# 0.4, and z_B >= 0.5 * 1.1 = 0.55 is met everywhere. The interval around 0.45 lies
 # between the grid points 0.4 (feasible) and 0.5 (infeasible).
 SPIKES = """schema: treaty/v1
 name: pocket beside a grid point

@@ -13,9 +13,8 @@ def test_utilitarian_amendment_needs_every_party():
     # Compliance is an equilibrium iff z >= b (2 - delta) = 0.11 for each party, so on
     # [0.11, 0.89] each party's value is z / (1 - delta) = 10 z. Moving the
     # terms from one such column to another raises z_A by as much as it lowers
-    # z_B, so one party always loses, and no amendment may pass there,
-    # although the utilitarian objective would pick one if a single party's
-    # gain were enough.
+    # z_B, so one party always loses and no amendment may pass there. The
+    # utilitarian objective would pick one if a single party's gain were enough.
     rules = Rules(review=ReviewRules(every=2, amendment_cost=0.01))
     settings = Settings(grid=11, bargaining="utilitarian")
     game = opposed_pair(0.1, 0.1, np.eye(1), 0.9, 0.9, rules=rules, settings=settings)

@@ -8,17 +8,14 @@ exact expectation of the simulated discounted payoff.
 
 from __future__ import annotations
 
-from unittest import mock
-
 import numpy as np
 import pytest
 
-from engine import score as score_module
 from engine.build import build_game
 from engine.loader import parse_treaty_text
 from engine.score import score_game
 from engine.simulate import BLOCK_SIZE, simulate_game, wilson
-from engine.survival import propagate
+from helpers import recorded_propagations
 
 BASE = """
 schema: treaty/v1
@@ -115,13 +112,7 @@ def test_treaty_can_end(scored):
 
 def exact_trajectory(kind: str):
     """Return the exact propagation that scoring the spec runs, before the score clips it."""
-    trajectories = []
-
-    def recording(*args, **kwargs):
-        trajectories.append(propagate(*args, **kwargs))
-        return trajectories[-1]
-
-    with mock.patch.object(score_module, "propagate", recording):
+    with recorded_propagations() as trajectories:
         build(kind)
     assert len(trajectories) == 1
     return trajectories[0]

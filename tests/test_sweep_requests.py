@@ -75,7 +75,7 @@ def test_compare_empty_name(tmp_path, capsys, no_solving):
 
 
 def test_out_directory_without_suffix_named_as_directory(tmp_path, capsys, no_solving):
-    # The suffix check would say the name lacks .csv; that it is a directory says more.
+    # A directory is the more useful message than the missing .csv suffix.
     path = write_fixture(tmp_path)
     code, out, err = run([path, "--x", "parties.*.discount=0.5:0.9:3", "--out", str(tmp_path)], capsys)
     assert_one_error(code, out, err, "--out", "it is a directory; give a file name ending in .csv")
