@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 import re
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +29,7 @@ import numpy as np
 
 from engine.errors import SolverError, SpecError
 from engine.sweep_axes import SweepError, Target, apply_values, named_path, resolve_path
+from engine.worker_pool import WorkerPool
 
 _DISTRIBUTION = re.compile(r"^\s*([a-z]+)\s*\((.*)\)\s*$")
 _ARITY = {"uniform": 2, "beta": 2, "normal": 2, "triangular": 3}
@@ -270,8 +270,7 @@ def run_vary(filename: str, texts: list[str], draws: int, seed: int, workers: in
     if workers <= 1:
         outcomes = [score_draw(loaded.data, loaded.positions, filename, fields, row) for row in values]
     else:
-        with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
-                                 initargs=(loaded.data, loaded.positions, filename, fields)) as pool:
+        with WorkerPool(workers, _init_worker, (loaded.data, loaded.positions, filename, fields)) as pool:
             outcomes = list(pool.map(_score_draw, values, chunksize=max(1, draws // (4 * workers))))
     return VaryResult(filename=filename, name=str(loaded.data.get("name", "")), seed=seed,
                       fields=fields, values=values, outcomes=outcomes)

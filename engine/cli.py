@@ -7,6 +7,8 @@ in the engine and propagates with its traceback.
 A reader that closes the output early, as in ``treaty score --json FILE | head``, stops
 the command without a traceback and with status 141, the shell's status for a writer
 ended by SIGPIPE. ``treaty sweep`` catches the closed pipe itself and exits with 0.
+Ctrl-C prints ``interrupted`` and exits with 130, and SIGTERM exits with 143. Both stop
+the worker processes of ``--workers`` first.
 
 NOTE: argparse also exits with status 2 on a command-line usage error. Its message
 starts with ``usage:``, which distinguishes it from a problem in a treaty file. An
@@ -37,6 +39,8 @@ EXIT_INVALID = 2
 EXIT_SOLVER = 3
 # 128 + SIGPIPE (13), the status a shell reports for a writer whose reader went away.
 EXIT_BROKEN_PIPE = 141
+# 128 + SIGINT (2), the status a shell reports for a command ended by Ctrl-C.
+EXIT_INTERRUPTED = 130
 
 SCHEMA_FILE = Path(__file__).with_name("treaty.schema.json")
 
@@ -45,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the ``treaty`` command with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
     if argv is None:
         # Run from the command line: a termination request then unwinds like an
-        # interrupt, so that sweeps and draws stop their worker processes.
+        # interrupt, so that sweeps, draws and simulations stop their workers.
         signal.signal(signal.SIGTERM, _terminate)
     try:
         exit_code = _run_command(argv)
@@ -55,6 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         _discard_closed_output()
         return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:
+        # Ctrl-C is a request rather than a failure, so it gets one line and no
+        # traceback. Sweeps, draws and simulations have stopped their workers.
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return exit_code
 
 

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import math
 import secrets
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,6 +58,7 @@ from engine.phases import EXIT, SUSPENDED
 from engine.report import NODE_SUCCESS
 from engine.score import STRICTNESS_DECIMALS, Score
 from engine.solve import Solver, combine_policies
+from engine.worker_pool import WorkerPool
 
 BLOCK_SIZE = 10_000
 DEFAULT_PATHS = 10_000
@@ -517,8 +517,7 @@ def run_blocks(model: PathModel, seed: int, paths: int, report_periods: int,
     if workers <= 1 or len(tasks) == 1:
         blocks = [simulate_block(model, *task) for task in tasks]
     else:
-        with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
-                                 initargs=(model,)) as pool:
+        with WorkerPool(workers, _init_worker, (model,)) as pool:
             blocks = list(pool.map(_worker_block, tasks))
 
     joined = {"payoffs": np.concatenate([block.payoffs for block in blocks], axis=1),

@@ -21,12 +21,9 @@ import importlib.util
 import itertools
 import json
 import math
-import multiprocessing
 import os
-import signal
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -55,6 +52,7 @@ from engine.sweep_results import (
     summary_line,
     write_csv,
 )
+from engine.worker_pool import WorkerPool
 from engine.yaml_loader import LoadedYaml, load_yaml_file
 
 __all__ = [
@@ -68,7 +66,6 @@ __all__ = [
     "format_map",
     "format_table",
     "json_rows",
-    "main",
     "parse_axis",
     "resolve_path",
     "run_sweep",
@@ -80,8 +77,6 @@ __all__ = [
 FORMULA_CHOICES = ("engine", *FORMULAS)
 PLOT_SUFFIXES = (".png", ".svg")
 CSV_SUFFIX = ".csv"
-# The shell's code for a command ended by SIGINT (128 + 2).
-EXIT_INTERRUPTED = 130
 
 
 def check_missing_fields(
@@ -201,31 +196,6 @@ def _init_worker(
         axes=axes,
         parties=parties,
     )
-
-
-def _init_worker_process(*state: Any) -> None:
-    # Ctrl-C in a terminal sends SIGINT to the whole process group. The parent
-    # handles it and stops the workers, so a worker ignores it rather than print
-    # its own traceback.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _init_worker(*state)
-
-
-def _stop_workers(pool: ProcessPoolExecutor) -> None:
-    """Cancel the queued points and terminate the worker processes without waiting."""
-    terminate = getattr(pool, "terminate_workers", None)
-    if terminate is not None:
-        terminate()
-        return
-
-    # NOTE: before Python 3.14 the executor has no public way to end its
-    # workers, so this reads its private process table.
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        process.join(timeout=5)
 
 
 def _grid_values(axes: list[Axis], index: int) -> list[float]:
@@ -531,24 +501,17 @@ def run_sweep(
             result.rows.append(_evaluate_index(index))
             bar.update(index + 1)
     else:
-        # Spawn starts clean interpreters on every platform, so workers never
-        # inherit locks or state from a forked parent.
-        context = multiprocessing.get_context("spawn")
         chunk = max(1, total // (workers * 4))
-        pool = ProcessPoolExecutor(
-            workers, mp_context=context, initializer=_init_worker_process, initargs=state
-        )
         try:
-            for done, row in enumerate(pool.map(_evaluate_index, range(total), chunksize=chunk), 1):
-                result.rows.append(row)
-                bar.update(done)
+            with WorkerPool(workers, _init_worker, state) as pool:
+                for done, row in enumerate(pool.map(_evaluate_index, range(total), chunksize=chunk), 1):
+                    result.rows.append(row)
+                    bar.update(done)
         except BaseException:
-            # An interrupt or an error stops the sweep at once. Leaving the pool
-            # normally would wait for every queued point to be solved.
+            # The pool has stopped its workers; end the progress line before the
+            # interrupt or error is reported.
             bar.close()
-            _stop_workers(pool)
             raise
-        pool.shutdown()
 
     bar.close()
     return result
@@ -723,16 +686,6 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     ``error:`` line on stderr.
     """
     try:
-        return _run_sweep_command(args)
-    except KeyboardInterrupt:
-        # Ctrl-C is a user request rather than a failure, so it gets one line and
-        # no traceback. run_sweep has already stopped the worker processes.
-        print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-
-
-def _run_sweep_command(args: argparse.Namespace) -> int:
-    try:
         _check_output_request(args)
         results = _run_designs(args)
     except SweepError as error:
@@ -885,16 +838,3 @@ def _difference_line(first: SweepResult, second: SweepResult) -> str:
     if unscored:
         line += f"; {count_text(unscored)} not scored under both designs, left out"
     return line
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the sweep command on its own: ``python -m engine.sweep FILE --x ...``."""
-    parser = argparse.ArgumentParser(
-        prog="treaty sweep", description="Score a treaty over a grid of one or two fields."
-    )
-    add_sweep_arguments(parser)
-    return run_sweep_command(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

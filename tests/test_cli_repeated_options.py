@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import pytest
 
-from engine import sweep
 from engine.cli import main
 from helpers import write_treaty
 
@@ -89,16 +88,6 @@ def test_short_and_long_forms_count_together(tmp_path, capsys):
 
     assert "argument -o/--output: given more than once" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
-
-
-def test_sweep_module_main_rejects_repeat(tmp_path, capsys):
-    file = write_treaty(tmp_path, "rigid")
-
-    with pytest.raises(SystemExit) as stop:
-        sweep.main([file, "--x", PERSISTENCE, "--x", DISCOUNT])
-
-    assert stop.value.code == 2
-    assert "argument --x: given more than once" in capsys.readouterr().err
 
 
 def test_single_options_still_accepted(tmp_path, capsys):

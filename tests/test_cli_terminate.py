@@ -1,8 +1,9 @@
-"""`treaty sweep --workers 2` ended by SIGTERM, as a batch system or `timeout` would end it.
+"""Sweeps, ``--vary`` draws and simulations on two workers, stopped by SIGTERM or Ctrl-C.
 
-The command runs in its own process group. After SIGTERM it must exit with the
-shell's code for that signal (143) and leave no worker process behind, because a
-worker that outlives it keeps the output pipe open and a reader waits for ever.
+The command runs in its own process group. When stopped it must exit with the
+shell's code for the signal (143 or 130) and leave no worker process behind,
+because a worker that outlives it keeps the output pipe open and a reader waits
+for ever.
 """
 
 import os
@@ -16,24 +17,54 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FLEXIBLE = str(ROOT / "treaties" / "cyber-flexible.yaml")
+NEW_START = str(ROOT / "treaties" / "new-start.yaml")
 RUN_MAIN = "import sys; from engine.cli import main; sys.exit(main())"
+
+# Each takes far longer than the four seconds before the signal, so it is still
+# running when stopped.
+LONG_RUNS = {
+    "sweep": ["sweep", FLEXIBLE, "--x", "environment.persistence=0.1:0.9:40", "--workers", "2", "--quiet"],
+    "vary": ["score", FLEXIBLE, "--vary", "environment.persistence=uniform(0.1,0.9)",
+             "--draws", "400", "--seed", "1", "--workers", "2"],
+    "simulate": ["simulate", NEW_START, "--paths", "2000000", "--seed", "1", "--workers", "2"],
+}
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="process groups and SIGTERM are POSIX")
-def test_sigterm_stops_sweep_workers():
-    command = [sys.executable, "-c", RUN_MAIN, "sweep", FLEXIBLE,
-               "--x", "environment.persistence=0.1:0.9:40", "--workers", "2", "--quiet"]
+@pytest.mark.parametrize("run, stop", [
+    pytest.param("sweep", signal.SIGTERM, id="sweep-SIGTERM"),
+    pytest.param("vary", signal.SIGTERM, id="vary-SIGTERM"),
+    pytest.param("simulate", signal.SIGTERM, id="simulate-SIGTERM"),
+    # The sweep's Ctrl-C has its own test with the progress lines.
+    pytest.param("vary", signal.SIGINT, id="vary-SIGINT"),
+    pytest.param("simulate", signal.SIGINT, id="simulate-SIGINT"),
+])
+def test_stop_request_ends_workers(run, stop):
+    command = [sys.executable, "-c", RUN_MAIN, *LONG_RUNS[run]]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                start_new_session=True)
-    # Long enough for the workers to start and take their first points.
+    # Long enough for the workers to start and take their first tasks.
     time.sleep(4)
     assert process.poll() is None, process.stderr.read().decode()
 
-    process.send_signal(signal.SIGTERM)
-    _, err = process.communicate(timeout=60)
+    # SIGINT goes to the whole group, as Ctrl-C in a terminal sends it. SIGTERM
+    # goes to the command alone, as `timeout` sends it.
+    if stop == signal.SIGINT:
+        os.killpg(process.pid, stop)
+    else:
+        process.send_signal(stop)
+    try:
+        # Waiting for the queued tasks instead would take minutes.
+        _, err = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        pytest.fail(f"`treaty {LONG_RUNS[run][0]}` was still running 60 s after {stop.name}")
 
-    assert process.returncode == 128 + signal.SIGTERM
+    assert process.returncode == 128 + stop
     assert b"Traceback" not in err
+    if stop == signal.SIGINT:
+        assert err.decode().splitlines()[-1] == "interrupted"
+
     # Every process of the group, workers included, is gone within a few seconds.
     deadline = time.monotonic() + 10
     while True:
@@ -41,5 +72,7 @@ def test_sigterm_stops_sweep_workers():
             os.killpg(process.pid, 0)
         except ProcessLookupError:
             break
-        assert time.monotonic() < deadline, "worker processes outlived the command"
+        if time.monotonic() > deadline:
+            os.killpg(process.pid, signal.SIGKILL)
+            pytest.fail("worker processes outlived the command")
         time.sleep(0.2)

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from engine import sweep
+from engine.cli import main
 from engine.closed_forms import per_period_threshold, permanent_threshold, printed_threshold
 from engine.score import STRICTNESS_DECIMALS
 
@@ -53,7 +54,7 @@ def write_fixture(directory, name="treaty.yaml", b=0.2, provisions=""):
 
 
 def run(argv, capsys):
-    code = sweep.main(argv)
+    code = main(["sweep", *argv])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 

@@ -227,7 +227,7 @@ def test_interrupt_is_quiet(tmp_path, workers):
     points = 5000
     path = write_fixture(tmp_path)
     command = [
-        sys.executable, "-m", "engine.sweep", path,
+        sys.executable, "-c", "import sys; from engine.cli import main; sys.exit(main())", "sweep", path,
         "--x", f"parties.A.discount=0.1:0.9:{points}", "--workers", str(workers),
     ]
     process = subprocess.Popen(

@@ -1,0 +1,128 @@
+"""The worker pool behind sweeps, ``--vary`` draws and simulated paths."""
+
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy
+import pytest
+
+from engine.worker_pool import WorkerPool, stop_workers
+
+
+def test_results_in_order():
+    with WorkerPool(2, int) as pool:
+        assert list(pool.map(abs, range(-5, 0), chunksize=2)) == [5, 4, 3, 2, 1]
+
+
+def test_error_stops_workers_at_once():
+    # Leaving the block normally would wait for four minute-long tasks.
+    started = time.monotonic()
+    with pytest.raises(ValueError, match="in the caller"):
+        with WorkerPool(2, int) as pool:
+            pool.map(time.sleep, [60] * 4)
+            raise ValueError("in the caller")
+
+    assert time.monotonic() - started < 30
+    assert multiprocessing.active_children() == []
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT cannot be sent to one's own process there")
+def test_stop_request_while_submitting():
+    # Submitting tasks starts the workers. A request to stop that arrives then is
+    # held until every task is submitted, so that no worker is half started, and
+    # is raised afterwards with the command's own handler.
+    submitted = []
+
+    def items():
+        for item in range(4):
+            if item == 1:
+                os.kill(os.getpid(), signal.SIGINT)
+            submitted.append(item)
+            yield item
+
+    with pytest.raises(KeyboardInterrupt):
+        with WorkerPool(2, int) as pool:
+            pool.map(abs, items())
+
+    assert submitted == [0, 1, 2, 3]
+    assert multiprocessing.active_children() == []
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 14), reason="3.14 ends the workers through the executor itself")
+def test_stop_while_sending_large_results():
+    # Each result is far larger than a pipe's buffer, so a worker spends most of
+    # its time sending, and ending it leaves part of a message in the pipe. The
+    # pool's manager thread, which reads that pipe, must still finish: the exit
+    # hook of the executor waits for it, and a command would otherwise never end.
+    pool = WorkerPool(2, int)
+    pool.map(numpy.ones, [4_000_000] * 40)
+    time.sleep(2)
+    manager = pool._pool._executor_manager_thread
+    results = pool._pool._result_queue
+
+    try:
+        stop_workers(pool._pool)
+        assert not manager.is_alive()
+    finally:
+        # Should the thread still wait, end its wait, so that a failure here
+        # does not also hang the test run at exit.
+        results._writer.close()
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 14), reason="3.14 ends the workers through the executor itself")
+def test_stop_leaves_no_manager_thread():
+    # Python 3.11's exit hook writes to the executor's wake-up pipe without a
+    # lock. If the manager thread is still running when the command exits, it can
+    # close that pipe under the hook, which then prints an OSError traceback. So
+    # the thread must be gone, and its pipe closed, once the workers are stopped.
+    # Whether the thread happens to finish in time varies, hence three pools.
+    for _ in range(3):
+        pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"))
+        for _ in range(6):
+            pool.submit(time.sleep, 30)
+        time.sleep(0.5)
+        manager = pool._executor_manager_thread
+        wakeup = pool._executor_manager_thread_wakeup
+
+        stop_workers(pool)
+
+        assert not manager.is_alive()
+        assert wakeup._closed
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="signal masks are POSIX")
+def test_ctrl_c_during_worker_start_up():
+    # Ctrl-C reaches workers that are still starting, because it goes to the
+    # whole process group. A worker ended then would break the pool, and with
+    # large start-up data leave the parent blocked on a write that never ends.
+    # The signal is sent while the workers import their modules.
+    with WorkerPool(2, int) as pool:
+        results = pool.map(abs, range(-4, 0))
+        for process in pool._pool._processes.values():
+            os.kill(process.pid, signal.SIGINT)
+
+        assert list(results) == [4, 3, 2, 1]
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="signal masks are POSIX")
+def test_workers_start_with_stop_signals_blocked():
+    # A started process inherits the signal mask of the thread that starts it, so
+    # SIGTERM to the group, like Ctrl-C, cannot end a worker before it has read
+    # its start-up data. The mask is restored once the tasks are submitted.
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    blocked_while_starting = []
+
+    def record_mask():
+        blocked_while_starting.append(signal.pthread_sigmask(signal.SIG_BLOCK, []))
+        yield -1
+
+    with WorkerPool(1, int) as pool:
+        assert list(pool.map(abs, record_mask())) == [1]
+
+    assert {signal.SIGINT, signal.SIGTERM} <= blocked_while_starting[0]
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before
