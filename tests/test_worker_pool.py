@@ -55,23 +55,28 @@ def test_stop_request_while_submitting():
 
 @pytest.mark.skipif(sys.version_info >= (3, 14), reason="3.14 ends the workers through the executor itself")
 def test_stop_while_sending_large_results():
-    # Each result is far larger than a pipe's buffer, so a worker spends most of
-    # its time sending, and ending it leaves part of a message in the pipe. The
-    # pool's manager thread, which reads that pipe, must still finish: the exit
-    # hook of the executor waits for it, and a command would otherwise never end.
+    # Each result (32 MB) is far larger than a pipe's buffer, so a worker spends
+    # much of its time sending, and ending it then leaves part of a message in
+    # the pipe. The pool's manager thread, which reads that pipe, must still
+    # finish: the executor's exit hook waits for it. Eight tasks bound the memory
+    # that finished results take.
     pool = WorkerPool(2, int)
-    pool.map(numpy.ones, [4_000_000] * 40)
-    time.sleep(2)
+    results = pool.map(numpy.ones, [4_000_000] * 8)
+    next(results)
     manager = pool._pool._executor_manager_thread
-    results = pool._pool._result_queue
+    queue = pool._pool._result_queue
 
     try:
         stop_workers(pool._pool)
+
+        # Whether a worker was caught sending depends on timing, but the write
+        # end that this process keeps must be closed either way.
+        assert queue._writer.closed
         assert not manager.is_alive()
     finally:
         # Should the thread still wait, end its wait, so that a failure here
         # does not also hang the test run at exit.
-        results._writer.close()
+        queue._writer.close()
 
 
 @pytest.mark.skipif(sys.version_info >= (3, 14), reason="3.14 ends the workers through the executor itself")
