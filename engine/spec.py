@@ -44,6 +44,7 @@ from engine.spec_fields import (
     name_problem,
     rule_error,
     rule_violations,
+    suggest,
 )
 from provisions import PROVISION_KINDS, PROVISION_MODELS
 
@@ -512,7 +513,15 @@ def validation_context(data: Any) -> ValidationContext:
     if not isinstance(data, dict):
         return ValidationContext(None, None, None, True)
 
-    period = _readable_period(data.get("period", DEFAULT_PERIOD.text))
+    if "period" in data:
+        period = _readable_period(data["period"])
+    elif any(suggest(key, tuple(TreatySpec.model_fields)) == "period" for key in data):
+        # A misspelt `period` is reported as an unknown field. Checking durations
+        # against the default period as well would add errors that only the typo
+        # causes, so the period counts as unreadable.
+        period = None
+    else:
+        period = DEFAULT_PERIOD
 
     states: tuple[str, ...] | None
     sticky = True

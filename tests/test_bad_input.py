@@ -112,6 +112,16 @@ CASES = [
         1,
         "unknown field `periode`; did you mean `period`?",
     ),
+    (
+        # Without the misspelling, `period: 6 months` makes the notice valid, so the
+        # notice is not also reported against the default period of one year.
+        "misspelt period with durations that need it",
+        edit("period: 1 year", "perod: 6 months").replace("notice: 1 year", "notice: 6 months"),
+        "perod",
+        3,
+        1,
+        "unknown field `perod`; did you mean `period`?",
+    ),
     ("nan", edit("discount: 0.9\n", "discount: .nan\n"), "parties[0].discount", 10, 15, "NaN and infinity are not allowed"),
     ("infinity", edit("discount: 0.85", "discount: -.inf"), "parties[1].discount", 14, 15, "NaN and infinity are not allowed"),
     ("discount of 1", edit("discount: 0.9\n", "discount: 1\n"), "parties[0].discount", 10, 15, "must be below 1"),
