@@ -51,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         # Run from the command line: a termination request then unwinds like an
         # interrupt, so that sweeps, draws and simulations stop their workers.
         signal.signal(signal.SIGTERM, _terminate)
+        # A shell without job control starts background jobs with SIGINT ignored,
+        # and they stay so.
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, _interrupt)
     try:
         exit_code = _run_command(argv)
         # Flush inside the handler, because output still buffered here would
@@ -69,7 +73,22 @@ def main(argv: list[str] | None = None) -> int:
 
 def _terminate(signum, frame) -> None:
     """Raise ``SystemExit`` with the shell's code for a process ended by SIGTERM."""
+    _ignore_further_stops()
     raise SystemExit(128 + signal.SIGTERM)
+
+
+def _interrupt(signum, frame) -> None:
+    """Raise ``KeyboardInterrupt``, as Python's own handler of Ctrl-C does."""
+    _ignore_further_stops()
+    raise KeyboardInterrupt
+
+
+def _ignore_further_stops() -> None:
+    # The first request unwinds the command and stops its workers, which takes
+    # seconds at most. A second one, such as Ctrl-C pressed twice, would cut that
+    # cleanup short and print a traceback from inside it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _run_command(argv: list[str] | None) -> int:

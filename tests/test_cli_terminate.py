@@ -76,3 +76,30 @@ def test_stop_request_ends_workers(run, stop):
             os.killpg(process.pid, signal.SIGKILL)
             pytest.fail("worker processes outlived the command")
         time.sleep(0.2)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="process groups and SIGTERM are POSIX")
+def test_repeated_ctrl_c_stops_once():
+    # Ctrl-C pressed again while the command stops its workers must not cut that
+    # cleanup short, which would print a traceback from inside it.
+    command = [sys.executable, "-c", RUN_MAIN, *LONG_RUNS["simulate"]]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               start_new_session=True)
+    time.sleep(4)
+    assert process.poll() is None, process.stderr.read().decode()
+
+    for _ in range(20):
+        try:
+            os.killpg(process.pid, signal.SIGINT)
+        except ProcessLookupError:
+            break
+        time.sleep(0.01)
+    try:
+        _, err = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        pytest.fail("`treaty simulate` was still running 60 s after Ctrl-C")
+
+    assert process.returncode == 130
+    assert b"Traceback" not in err
+    assert err.decode().splitlines()[-1] == "interrupted"
