@@ -68,6 +68,13 @@ def main(argv: list[str] | None = None) -> int:
         # traceback. Sweeps, draws and simulations have stopped their workers.
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        if argv is None:
+            # Python resets its handlers to the default at shutdown, where a late
+            # Ctrl-C or SIGTERM would end the process with the signal's status
+            # in place of the command's own.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
     return exit_code
 
 
@@ -84,11 +91,15 @@ def _interrupt(signum, frame) -> None:
 
 
 def _ignore_further_stops() -> None:
-    # The first request unwinds the command and stops its workers, which takes
-    # seconds at most. A second one, such as Ctrl-C pressed twice, would cut that
-    # cleanup short and print a traceback from inside it.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # A second request, such as Ctrl-C pressed twice, would cut short the cleanup
+    # that stops the workers. The handler does nothing rather than SIG_IGN,
+    # because Python reports a signal pending at a switch to SIG_IGN as an error.
+    signal.signal(signal.SIGINT, _ignore_stop)
+    signal.signal(signal.SIGTERM, _ignore_stop)
+
+
+def _ignore_stop(signum, frame) -> None:
+    """Do nothing: the command is already stopping."""
 
 
 def _run_command(argv: list[str] | None) -> int:

@@ -79,18 +79,21 @@ def test_stop_request_ends_workers(run, stop):
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="process groups and SIGTERM are POSIX")
-def test_repeated_ctrl_c_stops_once():
-    # Ctrl-C pressed again while the command stops its workers must not cut that
-    # cleanup short, which would print a traceback from inside it.
+def test_repeated_stop_requests_stop_once():
+    # Ctrl-C pressed again, or a SIGTERM, while the command stops its workers
+    # must not cut that cleanup short, which would print a traceback from inside it.
     command = [sys.executable, "-c", RUN_MAIN, *LONG_RUNS["simulate"]]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                start_new_session=True)
     time.sleep(4)
     assert process.poll() is None, process.stderr.read().decode()
 
+    # SIGTERM right behind each SIGINT, as a batch system that also ends the job
+    # would send it: both arrive before Python runs the first handler.
     for _ in range(20):
         try:
             os.killpg(process.pid, signal.SIGINT)
+            os.killpg(process.pid, signal.SIGTERM)
         except ProcessLookupError:
             break
         time.sleep(0.01)
