@@ -16,6 +16,7 @@ This module runs sweeps and defines the ``treaty sweep`` command;
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import importlib.util
 import itertools
@@ -669,6 +670,23 @@ def _check_output_request(args: argparse.Namespace) -> None:
         raise SweepError(f"--out and --plot name the same file {args.out!r}; choose two names")
 
 
+def _write_csv_file(path: str, results: list[SweepResult]) -> None:
+    """Write the rows to ``path`` through a temporary file beside it.
+
+    An interrupt or a full disk during the write then leaves the earlier file
+    whole, where writing in place would have emptied it first.
+    """
+    partial = f"{path}.{os.getpid()}.partial"
+    try:
+        with open(partial, "x", encoding="utf-8", newline="") as stream:
+            write_csv(results, stream)
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(partial)
+        raise
+
+
 def _same_file(first: str, second: str) -> bool:
     """Return True when two names reach one file, also through a link."""
     try:
@@ -697,8 +715,7 @@ def run_sweep_command(args: argparse.Namespace) -> int:
 
     if args.out:
         try:
-            with open(args.out, "w", encoding="utf-8", newline="") as stream:
-                write_csv(results, stream)
+            _write_csv_file(args.out, results)
         except OSError as error:
             print(f"error: {args.out}: cannot write the CSV file: {error.strerror}", file=sys.stderr)
             return 2

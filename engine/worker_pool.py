@@ -56,6 +56,9 @@ class WorkerPool:
         # middle of starting one would leave a worker that the pool does not track,
         # and that worker outlives the command. So the request waits until the
         # tasks are submitted.
+        # NOTE: with start-up data larger than a pipe's buffer (a simulation's
+        # model), each start waits for the worker's imports, so a stop during the
+        # starts takes effect only after all of them: seconds per worker.
         with _stop_requests_held():
             return self._pool.map(function, items, chunksize=chunksize)
 

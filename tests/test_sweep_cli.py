@@ -681,3 +681,23 @@ def test_missing_whole_number_field_swept(tmp_path, capsys):
         stream.write("model: {}\n")
     rows = run_json([path, "--x", "model.grid=21:41:2"], capsys)
     assert [row["status"] for row in rows] == ["ok", "ok"]
+
+
+def test_interrupted_csv_keeps_old_file(tmp_path, capsys, monkeypatch):
+    # Writing in place would empty the earlier file before the first row.
+    path = write_fixture(tmp_path)
+    out_path = tmp_path / "rows.csv"
+    out_path.write_text("earlier rows\n")
+
+    def write_part_then_interrupt(results, stream):
+        stream.write("parties.*.discount,status\n")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweep, "write_csv", write_part_then_interrupt)
+    code, _, err = run([path, "--x", "parties.*.discount=0.5:0.9:3", "--formula", "per-period",
+                        "--out", str(out_path), "--quiet"], capsys)
+
+    assert code == 130
+    assert err.strip() == "interrupted"
+    assert out_path.read_text() == "earlier rows\n"
+    assert sorted(item.name for item in tmp_path.iterdir()) == ["rows.csv", "treaty.yaml"]
