@@ -10,7 +10,10 @@ minutes after the user asked it to stop.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import pickle
 import signal
+import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -36,29 +39,40 @@ class WorkerPool:
         Run once in each worker with ``initargs``, to set the state its tasks read.
         It must be a module-level function, because workers are spawned.
     initargs : tuple
-        Arguments of ``initializer``; they are pickled for each worker.
+        Arguments of ``initializer``. They are pickled once into a temporary
+        file, which every worker reads and which is removed when the block ends
+        (a parent killed with SIGKILL leaves it in the temporary folder).
     """
 
     def __init__(self, workers: int, initializer: Callable[..., None], initargs: tuple = ()) -> None:
+        # The start-up data goes through a file rather than the pipe that starts
+        # each worker. Past the pipe's buffer, a start waits until the new worker
+        # has finished its imports and reads the rest. With a large model (a
+        # simulation's), the workers would then start one after another, and a
+        # stop request would wait seconds per worker.
+        self._startup = _write_startup(initializer, initargs)
+
         # Spawn starts clean interpreters on every platform, so workers never
         # inherit locks or state from a forked parent.
         context = multiprocessing.get_context("spawn")
-        self._pool = ProcessPoolExecutor(
-            workers,
-            mp_context=context,
-            initializer=_start_worker,
-            initargs=(initializer, *initargs),
-        )
+        try:
+            self._pool = ProcessPoolExecutor(
+                workers,
+                mp_context=context,
+                initializer=_start_worker,
+                initargs=(self._startup,),
+            )
+        except BaseException:
+            _remove(self._startup)
+            raise
 
     def map(self, function: Callable[[Any], Any], items: Iterable, chunksize: int = 1) -> Iterator:
         """Return the results of ``function`` on ``items``, in order, as they arrive."""
         # Submitting the tasks starts the worker processes. A stop request in the
         # middle of starting one would leave a worker that the pool does not track,
         # and that worker outlives the command. So the request waits until the
-        # tasks are submitted.
-        # NOTE: with start-up data larger than a pipe's buffer (a simulation's
-        # model), each start waits for the worker's imports, so a stop during the
-        # starts takes effect only after all of them: seconds per worker.
+        # tasks are submitted. That is quick, because a start does not wait for
+        # the new worker (see ``__init__``).
         with _stop_requests_held():
             return self._pool.map(function, items, chunksize=chunksize)
 
@@ -66,10 +80,33 @@ class WorkerPool:
         return self
 
     def __exit__(self, kind, error, trace) -> None:
-        if kind is None:
-            self._pool.shutdown()
-        else:
-            stop_workers(self._pool)
+        try:
+            if kind is None:
+                self._pool.shutdown()
+            else:
+                stop_workers(self._pool)
+        finally:
+            # Every worker has ended, so none will read the file again.
+            _remove(self._startup)
+
+
+def _write_startup(initializer: Callable[..., None], initargs: tuple) -> str:
+    """Pickle ``initializer`` and ``initargs`` into a new temporary file; return its path."""
+    handle, path = tempfile.mkstemp(prefix="treaty-workers-", suffix=".pickle")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            pickle.dump((initializer, initargs), file, protocol=pickle.HIGHEST_PROTOCOL)
+    except BaseException:
+        _remove(path)
+        raise
+    return path
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
 
 
 @contextmanager
@@ -78,8 +115,8 @@ def _stop_requests_held() -> Iterator[None]:
 
     Worker processes started in the block begin with both signals blocked, so
     that one sent to the whole process group cannot end a worker before it has
-    read its start-up data (``_start_worker`` unblocks them). A worker ended at
-    that point leaves the parent waiting for ever to write the rest of the data.
+    set itself up (``_start_worker`` unblocks them). A Ctrl-C at that point
+    would print the worker's own traceback and break the pool.
     """
     if threading.current_thread() is not threading.main_thread():
         # Only the main thread may set handlers, and Python runs them only there.
@@ -118,7 +155,7 @@ def _unblock(numbers: tuple[int, ...]) -> None:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, numbers)
 
 
-def _start_worker(initializer: Callable[..., None], *initargs: Any) -> None:
+def _start_worker(startup: str) -> None:
     # Ctrl-C in a terminal sends SIGINT to the whole process group. The parent
     # handles it and stops the workers, so a worker ignores it rather than print
     # its own traceback.
@@ -127,6 +164,10 @@ def _start_worker(initializer: Callable[..., None], *initargs: Any) -> None:
     # The worker began with both signals blocked (see _stop_requests_held). From
     # here a SIGTERM ends it, as stop_workers expects.
     _unblock(_STOP_SIGNALS)
+
+    # The file was written by the parent for this pool (see ``_write_startup``).
+    with open(startup, "rb") as file:
+        initializer, initargs = pickle.load(file)
     initializer(*initargs)
 
 

@@ -4,6 +4,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 
@@ -103,9 +104,8 @@ def test_stop_leaves_no_manager_thread():
 @pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="signal masks are POSIX")
 def test_ctrl_c_during_worker_start_up():
     # Ctrl-C reaches workers that are still starting, because it goes to the
-    # whole process group. A worker ended then would break the pool, and with
-    # large start-up data leave the parent blocked on a write that never ends.
-    # The signal is sent while the workers import their modules.
+    # whole process group. A worker ended then would print its own traceback
+    # and break the pool. The signal is sent while the workers import their modules.
     with WorkerPool(2, int) as pool:
         results = pool.map(abs, range(-4, 0))
         for process in pool._pool._processes.values():
@@ -131,3 +131,57 @@ def test_workers_start_with_stop_signals_blocked():
 
     assert {signal.SIGINT, signal.SIGTERM} <= blocked_while_starting[0]
     assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before
+
+
+SLOW_MODULE = """
+import time
+
+time.sleep({seconds})
+
+
+def keep(data):
+    global KEPT
+    KEPT = len(data)
+
+
+def kept(_):
+    return KEPT
+"""
+
+
+def test_start_does_not_wait_for_imports(tmp_path, monkeypatch):
+    # The initializer is in a module that takes 5 s to import, and the start-up
+    # data (4 MB) is far larger than a pipe's buffer. If the data went through
+    # the pipe that starts a worker, each start would wait until that worker had
+    # imported the module. Submitting the tasks would then take at least 5 s per
+    # worker, and a stop request would be held that long.
+    (tmp_path / "slow_start.py").write_text(SLOW_MODULE.format(seconds=5))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import slow_start
+
+    with WorkerPool(2, slow_start.keep, (b"x" * 4_000_000,)) as pool:
+        started = time.monotonic()
+        results = pool.map(slow_start.kept, range(4))
+        submitting = time.monotonic() - started
+
+        assert list(results) == [4_000_000] * 4
+    assert submitting < 5
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_start_up_file_is_removed(tmp_path, monkeypatch, fail):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+    def run():
+        with WorkerPool(2, int, ("7",)) as pool:
+            assert len(list(tmp_path.iterdir())) == 1
+            assert list(pool.map(abs, [-1, -2])) == [1, 2]
+            if fail:
+                raise ValueError("in the caller")
+
+    if fail:
+        with pytest.raises(ValueError, match="in the caller"):
+            run()
+    else:
+        run()
+    assert list(tmp_path.iterdir()) == []
