@@ -1,0 +1,52 @@
+"""The installed ``treaty`` command while the engine is still being imported."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from engine import cli, entry_point
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Ctrl-C arrives while ``engine.cli`` is being imported: a finder placed first
+# on the import path sends SIGINT to the process when that import starts.
+CTRL_C_DURING_IMPORT = """
+import os
+import signal
+import sys
+
+from engine.entry_point import main
+
+
+class CtrlC:
+    def find_spec(self, name, path=None, target=None):
+        if name == "engine.cli":
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+
+sys.meta_path.insert(0, CtrlC())
+sys.exit(main())
+"""
+
+
+def test_ctrl_c_during_import():
+    result = subprocess.run([sys.executable, "-c", CTRL_C_DURING_IMPORT, "check", "treaties/abm.yaml"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+    assert result.returncode == 130
+    assert result.stderr == "interrupted\n"
+    assert result.stdout == ""
+
+
+def test_runs_the_command():
+    result = subprocess.run([sys.executable, "-c", "import sys; from engine.entry_point import main; "
+                             "sys.exit(main())", "check", "treaties/abm.yaml"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+    assert result.returncode == 0
+    assert "abm.yaml" in result.stdout
+
+
+def test_exit_code_matches_cli():
+    assert entry_point.EXIT_INTERRUPTED == cli.EXIT_INTERRUPTED
