@@ -352,7 +352,7 @@ def _run_compare(arguments: argparse.Namespace) -> int:
     else:
         from engine.report import format_comparison
 
-        print(format_comparison([score for score, _ in scores]))
+        print(format_comparison([score for score, _ in scores], arguments.files))
         if simulations is not None:
             from engine.simulate import format_comparison as format_simulations
 

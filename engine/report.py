@@ -55,6 +55,27 @@ def _table(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def _rejection(proposal: dict) -> str:
+    """Return why a rejected proposal fails, as a parenthesis to follow "rejected"."""
+    parties = proposal["parties"]
+    reasons = []
+    rejecting = [party["name"] for party in parties if not party["accepts"]]
+    if rejecting:
+        verb = "does" if len(rejecting) == 1 else "do"
+        reasons.append(f"{_names(rejecting)} {verb} not accept it even if the others are bound to comply")
+    if not proposal["starts_complying"]:
+        reasons.append("with every party free to choose, the treaty would not start with everyone complying")
+    else:
+        losing = [party["name"] for party in parties if party["margin"] < 0]
+        if losing:
+            reasons.append(f"{_names(losing)} would be worse off than without a treaty")
+    return f" ({'; '.join(reasons)})" if reasons else ""
+
+
+def _names(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def format_score(score: Score) -> str:
     """Render one score as a verdict line, a parties table and the outlook."""
     verdict = "AGREEMENT predicted" if score.agreement else "NO AGREEMENT predicted"
@@ -63,7 +84,7 @@ def format_score(score: Score) -> str:
         lines.append(f"  zone of agreement: {_interval(score.zone)}")
         lines.append(f"  terms ({score.settings['bargaining']}): {score.terms:.4f}")
     if score.proposal is not None:
-        accepted = "accepted" if score.proposal["accepted"] else "rejected"
+        accepted = "accepted" if score.proposal["accepted"] else "rejected" + _rejection(score.proposal)
         lines.append(f"  proposal at strictness {score.proposal['strictness']:.4f}: {accepted}")
     lines.append(f"  expected lifetime: {_lifetime(score)}")
     # Without agreement or a proposal there is no treaty whose survival to show.
@@ -100,7 +121,11 @@ def format_score(score: Score) -> str:
 
     if score.renegotiation_terms:
         lines.append("")
-        lines.append("terms agreed when renegotiated at expiry (probability):")
+        if score.agreement or (score.proposal is not None and score.proposal["accepted"]):
+            lines.append("terms agreed when renegotiated at expiry (probability):")
+        else:
+            # Without a treaty these are what its expiry would bring, had one been concluded.
+            lines.append("terms that would be agreed at an expiry, had a treaty been concluded (probability):")
         for state, lottery in score.renegotiation_terms.items():
             agreed = ", ".join(f"{item['strictness']:.4f} ({item['probability']:.3f})" for item in lottery)
             lines.append(f"  {state}: {agreed or 'none, the treaty lapses'}")
@@ -110,9 +135,16 @@ def format_score(score: Score) -> str:
     return "\n".join(lines)
 
 
-def format_comparison(scores: list[Score]) -> str:
-    """Render several designs side by side, verdict first."""
-    header = ["", *[score.treaty for score in scores]]
+def format_comparison(scores: list[Score], files: list[str] | None = None) -> str:
+    """Render several designs side by side, verdict first.
+
+    Each column is labelled with its treaty name, followed by its file from
+    ``files`` where two designs have the same name.
+    """
+    names = [score.treaty for score in scores]
+    labels = [f"{name} ({file})" if files and names.count(name) > 1 else name
+              for name, file in zip(names, files or names)]
+    header = ["", *labels]
     rows = [header]
     rows.append(["verdict", *["agreement" if s.agreement else "no agreement" for s in scores]])
     rows.append(["zone", *[_interval(s.zone) for s in scores]])
@@ -136,5 +168,5 @@ def format_comparison(scores: list[Score]) -> str:
         rows.append([f"{name} accepts", *cells_accepts])
         rows.append([f"{name} margin", *cells_margin])
     text = _table(rows)
-    notes = [f"warning ({score.treaty}): {warning}" for score in scores for warning in score.warnings]
+    notes = [f"warning ({label}): {warning}" for label, score in zip(labels, scores) for warning in score.warnings]
     return "\n".join([text, *notes])

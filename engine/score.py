@@ -741,6 +741,9 @@ def score_game(game: Game, accepted_sets: bool = True) -> Score:
         proposal = {
             "strictness": game.terms,
             "accepted": bool(ok[0]),
+            # False where the joint equilibrium starts with a breakdown, a notice or
+            # an escape. Every margin is then that of the equilibrium played instead.
+            "starts_complying": bool(joint_check.starts(columns)[0]),
             "parties": per_party,
             "difference_from_terms": None if terms is None else float(game.terms - terms),
         }

@@ -114,7 +114,7 @@ def fake_solver(monkeypatch):
     score_module.score_game = score_game
     report_module = types.ModuleType("engine.report")
     report_module.format_score = lambda score: f"report for {score.name}"
-    report_module.format_comparison = lambda scores: " | ".join(score.name for score in scores)
+    report_module.format_comparison = lambda scores, files: " | ".join(score.name for score in scores)
     monkeypatch.setitem(sys.modules, "engine.score", score_module)
     monkeypatch.setitem(sys.modules, "engine.report", report_module)
     return calls

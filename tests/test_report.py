@@ -17,6 +17,7 @@ average.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -235,3 +236,16 @@ def test_compare_proposal_lifetime(sunset, off_grid):
     assert table["expected lifetime"][column] == f"{off_grid.expected_lifetime_years:.1f} years"
     for party in off_grid.parties:
         assert float(table[f"{party.name} margin"][column]) == pytest.approx(party.margin, abs=FOUR_DECIMALS)
+
+
+def test_renegotiation_terms_without_agreement():
+    # The flexible cyber draft with persistence 0.1 reaches no agreement, and
+    # its renegotiation terms are what an expiry would bring had it been concluded.
+    text = (Path(__file__).resolve().parent.parent / "treaties" / "cyber-flexible.yaml").read_text()
+    score = score_text(text.replace("persistence: 0.30", "persistence: 0.10"))
+    lines = format_score(score).splitlines()
+
+    assert not score.agreement
+    assert score.renegotiation_terms
+    assert "terms that would be agreed at an expiry, had a treaty been concluded (probability):" in lines
+    assert "terms agreed when renegotiated at expiry (probability):" not in lines
