@@ -13,23 +13,29 @@ distribution, scores the treaty at every draw and reports
 PATH names a field as in ``treaty sweep`` (see ``engine.sweep_axes``).  The
 distributions are ``uniform(a,b)``, ``beta(a,b)``, ``normal(mean,sd)`` and
 ``triangular(low,mode,high)``.  A draw that makes the file invalid (for
-example a discount factor of 1.2 from a wide normal) is not scored; it is
-counted and reported, with the first problem found.
+example a discount factor of 1.2 from a wide normal) is not scored.  Such
+draws are counted and reported by their first problem, one line per field
+and rule.  A duration field (a term, a notice) cannot be varied, because a
+continuous draw is a whole number of model periods with probability zero.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import shlex
 import sys
+import types
 from dataclasses import dataclass
-from typing import Any
+from fractions import Fraction
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import numpy as np
 
-from engine.errors import SolverError, SpecError
+from engine.durations import YEARS_PER_UNIT, Duration, DurationError, parse_duration
+from engine.errors import NO_VALUE, Problem, SolverError, SpecError, format_value
 from engine.sweep_axes import SweepError, Target, apply_values, named_path, resolve_path
-from engine.worker_pool import WorkerPool
+from engine.worker_pool import WorkerPool, worker_count_problem
 
 _DISTRIBUTION = re.compile(r"^\s*([a-z]+)\s*\((.*)\)\s*$")
 _ARITY = {"uniform": 2, "beta": 2, "normal": 2, "triangular": 3}
@@ -111,8 +117,18 @@ def parse_distribution(text: str) -> Distribution:
     return Distribution(name, parameters)
 
 
-def parse_varied(data: dict, texts: list[str]) -> list[VariedField]:
-    """Parse every ``PATH=DIST`` option and resolve its path in the treaty mapping."""
+def parse_varied(data: dict, texts: list[str], filename: str = "FILE") -> list[VariedField]:
+    """Parse every ``PATH=DIST`` option and resolve its path in the treaty mapping.
+
+    ``filename`` only appears in the ``treaty sweep`` command that the error
+    for a duration field suggests.
+
+    Raises
+    ------
+    VaryError
+        When an option is malformed, its path names nothing, two options set
+        the same field or a path names a duration field.
+    """
     fields = []
     seen: dict[tuple, str] = {}
     for text in texts:
@@ -132,8 +148,150 @@ def parse_varied(data: dict, texts: list[str]) -> list[VariedField]:
                 raise VaryError(f"--vary {earlier} and --vary {path.strip()} both set "
                                 f"{named_path(data, target.keys)}; vary each field once")
             seen[target.keys] = path.strip()
-        fields.append(VariedField(path.strip(), targets, parse_distribution(distribution)))
+        parsed = parse_distribution(distribution)
+        for target in targets:
+            if _is_duration_field(data, target):
+                raise VaryError(_duration_message(data, path.strip(), target, parsed, filename))
+        fields.append(VariedField(path.strip(), targets, parsed))
     return fields
+
+
+# ------------------------------------------------------------------ duration fields
+
+# At most this many points in the sweep that the error for a duration field suggests.
+_EXAMPLE_SWEEP_POINTS = 21
+
+
+def _is_duration_field(data: dict, target: Target) -> bool:
+    """Return True when ``target`` is a duration that must be a whole number of model periods.
+
+    A field counts when the file writes a duration there, or when the format
+    declares a duration for it (a field the file leaves out, such as an
+    escape hatch's ``cooldown``).  The model period ``period`` itself does not.
+    """
+    if target.keys == ("period",):
+        return False
+    return target.unit is not None or Duration in _declared_types(data, target.keys)
+
+
+def _declared_types(data: dict, keys: tuple[str | int, ...]) -> list:
+    """Return the types that the treaty format allows at ``keys``, or [] when it declares none."""
+    from pydantic import BaseModel
+
+    from engine.spec import TreatySpec
+
+    allowed: list = [TreatySpec]
+    for key in keys:
+        models = [kind for kind in allowed if isinstance(kind, type) and issubclass(kind, BaseModel)]
+        if models:
+            # A list of provisions allows every provision model. The next key
+            # is a field name, and any model that has it may be meant.
+            annotations = [field.annotation for model in models
+                           for name, field in model.model_fields.items()
+                           if key in (name, field.alias)]
+        else:
+            containers = [kind for kind in allowed if get_origin(kind) in (list, dict)]
+            annotations = [get_args(kind)[-1] for kind in containers]
+        allowed = [kind for annotation in annotations for kind in _unwrap(annotation)]
+        if not allowed:
+            return []
+    return allowed
+
+
+def _unwrap(annotation: Any) -> list:
+    """Return the types in an annotation, with ``Annotated``, ``Optional`` and unions opened."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _unwrap(get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        return [kind for argument in get_args(annotation) for kind in _unwrap(argument)]
+    return [annotation]
+
+
+def _duration_message(data: dict, path: str, target: Target, distribution: Distribution,
+                      filename: str) -> str:
+    """Explain why a duration field cannot be varied, and suggest a sweep over whole periods."""
+    period = _file_period(data)
+    period_text = f" (period: {period.text})" if period is not None else ""
+    message = (f"--vary {path} names a duration, so every draw would be invalid, because a duration "
+               f"must be a whole number of model periods{period_text} and a continuous draw is one "
+               "with probability zero.")
+
+    sweep = f"treaty sweep {shlex.quote(filename)} --x"
+    generic = f"{sweep} {shlex.quote(path + '=START:STOP:N')}"
+    if target.missing:
+        # A sweep writes bare numbers into a field that the file leaves out,
+        # and a duration needs a unit.
+        example = period.text if period is not None else "1 year"
+        return (f"{message} To study it, write `{target.keys[-1]}: {example}` into the file and "
+                f"sweep whole periods with {generic}")
+    grid = _whole_period_grid(distribution, target.unit, period)
+    if grid is None:
+        return (f"{message} Sweep whole periods instead, with {generic} where "
+                "(STOP - START) / (N - 1) is a whole number of periods")
+    axis, step = grid
+    return (f"{message} Sweep whole periods instead, for example {sweep} "
+            f"{shlex.quote(f'{path}={axis}')} (steps of {step})")
+
+
+def _file_period(data: dict) -> Duration | None:
+    """Return the model period of the file (1 year when left out), or None when it is unreadable."""
+    try:
+        return parse_duration(data.get("period", "1 year"))
+    except DurationError:
+        return None
+
+
+def _whole_period_grid(distribution: Distribution, unit: str | None,
+                       period: Duration | None) -> tuple[str, str] | None:
+    """Return ``START:STOP:N`` and its step for a sweep of whole periods in the file's unit.
+
+    The grid covers the likely range of the draws: the support of a bounded
+    distribution, and the mean plus or minus two standard deviations of a
+    normal one.  When every period would give more than
+    ``_EXAMPLE_SWEEP_POINTS`` points, the step is a multiple of the period,
+    preferably a whole number of units (1 year rather than 0.75 years).
+    Returns None when no grid of at least two exact decimals fits.
+    """
+    if unit is None or period is None or unit[:-1] not in YEARS_PER_UNIT:
+        return None
+    period_step = period.years / YEARS_PER_UNIT[unit[:-1]]
+    low, high = (Fraction(bound) for bound in _likely_range(distribution))
+
+    stride = max(1, math.ceil((high - low) / period_step / (_EXAMPLE_SWEEP_POINTS - 1)))
+    if stride > 1:
+        whole = [multiple for multiple in range(stride, stride * period_step.denominator + 1)
+                 if (multiple * period_step).denominator == 1]
+        stride = whole[0] if whole else stride
+    step = stride * period_step
+
+    first = max(math.ceil(low / step), 1)
+    last = math.floor(high / step)
+    if last <= first:
+        return None
+    texts = [_exact_decimal(first * step), _exact_decimal(last * step), _exact_decimal(step)]
+    if None in texts:
+        return None
+    start, stop, step_text = texts
+    step_unit = unit[:-1] if step == 1 else unit
+    return f"{start}:{stop}:{last - first + 1}", f"{step_text} {step_unit}"
+
+
+def _likely_range(distribution: Distribution) -> tuple[float, float]:
+    """Return the interval that contains almost every draw of ``distribution``."""
+    parameters = distribution.parameters
+    if distribution.name == "normal":
+        mean, deviation = parameters
+        return mean - 2 * deviation, mean + 2 * deviation
+    if distribution.name == "beta":
+        return 0.0, 1.0
+    return parameters[0], parameters[-1]
+
+
+def _exact_decimal(value: Fraction) -> str | None:
+    """Return ``value`` as a decimal of at most nine places, or None when it has no such form."""
+    text = f"{float(value):.9f}".rstrip("0").rstrip(".")
+    return text if Fraction(text) == value else None
 
 
 def draw_values(fields: list[VariedField], draws: int, seed: int) -> np.ndarray:
@@ -169,7 +327,14 @@ def score_draw(data: dict, positions, filename: str, fields: list[VariedField],
     try:
         game = build_game(validate_treaty_data(edited, filename, positions))
     except SpecError as error:
-        return {"status": "invalid", "message": str(error).strip().splitlines()[0]}
+        first = error.problems[0]
+        problem = {"file": first.file, "line": first.line, "column": first.column,
+                   "path": first.path, "message": first.message, "allowed": first.allowed}
+        # NO_VALUE is compared by identity, which a worker process cannot
+        # keep, so a problem without a value has no "value" key.
+        if first.value is not NO_VALUE:
+            problem["value"] = first.value
+        return {"status": "invalid", "message": first.format(), "problem": problem}
     try:
         score = score_game(game)
     except SolverError as error:
@@ -197,10 +362,6 @@ class VaryResult:
         terms = np.array([outcome["terms"] for outcome in self.outcomes
                           if outcome.get("agreement")], dtype=float)
 
-        problems: dict[str, int] = {}
-        for outcome in self.outcomes:
-            if outcome["status"] != "ok":
-                problems[outcome["message"]] = problems.get(outcome["message"], 0) + 1
         return {
             # As in a score, "treaty" is the treaty's name; the file is named apart.
             "treaty": self.name,
@@ -212,7 +373,7 @@ class VaryResult:
             "valid_draws": valid,
             "invalid_draws": sum(outcome["status"] == "invalid" for outcome in self.outcomes),
             "failed_draws": sum(outcome["status"] == "failed" for outcome in self.outcomes),
-            "problems": [{"message": message, "draws": count} for message, count in problems.items()],
+            "problems": group_problems(self.outcomes),
             "p_agreement": rate,
             "p_agreement_standard_error": None if not valid else math.sqrt(rate * (1 - rate) / valid),
             "terms": _summary(terms),
@@ -245,6 +406,90 @@ class VaryResult:
         return sorted(rows, key=lambda row: -abs(row["difference"] or 0.0))
 
 
+# A number inside a problem message, such as the sum in "row sums to 1.03".
+_NUMBER_IN_MESSAGE = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+
+
+def group_problems(outcomes: list[dict]) -> list[dict]:
+    """Group the draws left out by field and rule, most frequent first.
+
+    Two draws share a group when their first problems are at the same field
+    and differ at most in the numbers of their messages, as in "row sums to
+    1.03" and "row sums to 0.98".  Each group is one entry with its
+    ``status`` (``invalid`` or ``failed``), the ``field`` (None for a solver
+    failure), the count of ``draws`` and one ``message`` for all of them.
+    In that message a number that differs between the draws is shown as the
+    interval ``[min, max]``, and the offending values as their range.
+    """
+    groups: dict[tuple, list[dict]] = {}
+    for outcome in outcomes:
+        if outcome["status"] == "ok":
+            continue
+        problem = outcome.get("problem")
+        if problem is None:
+            key = (outcome["status"], _NUMBER_IN_MESSAGE.sub("#", outcome["message"]))
+        else:
+            key = (outcome["status"], problem["file"], problem["line"], problem["column"],
+                   problem["path"], _NUMBER_IN_MESSAGE.sub("#", problem["message"]), problem["allowed"])
+        groups.setdefault(key, []).append(outcome)
+
+    entries = []
+    for members in groups.values():
+        problem = members[0].get("problem")
+        entries.append({
+            "status": members[0]["status"],
+            "field": None if problem is None else problem["path"],
+            "draws": len(members),
+            "message": _group_message(members),
+        })
+    return sorted(entries, key=lambda entry: -entry["draws"])
+
+
+def _group_message(members: list[dict]) -> str:
+    """Return one message for draws that share a field and rule."""
+    problem = members[0].get("problem")
+    if problem is None:
+        return _merge_numbers([member["message"] for member in members])
+
+    message = _merge_numbers([member["problem"]["message"] for member in members])
+    text = Problem(problem["file"], problem["line"], problem["column"], problem["path"],
+                   message).format()
+    details = []
+    values = [member["problem"]["value"] for member in members if "value" in member["problem"]]
+    if values:
+        details.append(f"got {_value_range(values)}")
+    if problem["allowed"]:
+        details.append(f"allowed: {problem['allowed']}")
+    return text + (f" ({'; '.join(details)})" if details else "")
+
+
+def _merge_numbers(messages: list[str]) -> str:
+    """Merge messages that differ only in their numbers, writing each number that differs as [min, max]."""
+    pieces = [_NUMBER_IN_MESSAGE.split(message) for message in messages]
+    numbers = [_NUMBER_IN_MESSAGE.findall(message) for message in messages]
+    merged = pieces[0][0]
+    for position, text in enumerate(pieces[0][1:]):
+        found = {found[position] for found in numbers}
+        if len(found) == 1:
+            merged += found.pop()
+        else:
+            values = [float(number) for number in found]
+            merged += f"[{min(values):.6g}, {max(values):.6g}]"
+        merged += text
+    return merged
+
+
+def _value_range(values: list) -> str:
+    """Return the offending values of a group compactly: one value, a range, or the first three."""
+    distinct = list(dict.fromkeys(format_value(value) for value in values))
+    if len(distinct) == 1:
+        return distinct[0]
+    if all(isinstance(value, (int, float)) and not isinstance(value, bool) for value in values):
+        return f"{len(values)} values in [{min(values):.6g}, {max(values):.6g}]"
+    more = f" and {len(distinct) - 3} more" if len(distinct) > 3 else ""
+    return ", ".join(distinct[:3]) + more
+
+
 def _summary(sample: np.ndarray) -> dict | None:
     if sample.size == 0:
         return None
@@ -263,8 +508,11 @@ def run_vary(filename: str, texts: list[str], draws: int, seed: int, workers: in
     if draws > MAX_DRAWS:
         raise VaryError(f"--draws must be at most {MAX_DRAWS:,}, got {draws:,}; each draw is a "
                         "full score, so more would run for days")
+    problem = worker_count_problem(workers)
+    if problem is not None:
+        raise VaryError(problem)
     loaded = read_treaty_mapping(filename)
-    fields = parse_varied(loaded.data, texts)
+    fields = parse_varied(loaded.data, texts, filename)
     values = draw_values(fields, draws, seed)
 
     if workers <= 1:

@@ -58,7 +58,7 @@ from engine.phases import EXIT, SUSPENDED
 from engine.report import NODE_SUCCESS
 from engine.score import STRICTNESS_DECIMALS, Score
 from engine.solve import Solver, combine_policies
-from engine.worker_pool import WorkerPool
+from engine.worker_pool import WorkerPool, worker_count_problem
 
 BLOCK_SIZE = 10_000
 DEFAULT_PATHS = 10_000
@@ -759,9 +759,7 @@ def check_simulate_arguments(arguments) -> str | None:
         return f"--years must be at most {MAX_YEARS:,}, got {arguments.years:,}"
     if arguments.seed is not None and arguments.seed < 0:
         return f"--seed must not be negative, got {arguments.seed}"
-    if arguments.workers < 1:
-        return f"--workers must be at least 1, got {arguments.workers}"
-    return None
+    return worker_count_problem(arguments.workers)
 
 
 def format_simulation(simulation: Simulation) -> str:

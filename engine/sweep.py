@@ -53,7 +53,7 @@ from engine.sweep_results import (
     summary_line,
     write_csv,
 )
-from engine.worker_pool import WorkerPool
+from engine.worker_pool import WorkerPool, worker_count_problem
 from engine.yaml_loader import LoadedYaml, load_yaml_file
 
 __all__ = [
@@ -479,8 +479,9 @@ def run_sweep(
         raise SweepError(f"invalid formula {formula!r}: expected one of {', '.join(FORMULA_CHOICES)}")
     if not 1 <= len(axis_texts) <= 2:
         raise SweepError("a sweep takes one or two axes (--x and optionally --y)")
-    if workers < 1:
-        raise SweepError(f"invalid worker count {workers}: expected 1 or more")
+    problem = worker_count_problem(workers)
+    if problem is not None:
+        raise SweepError(problem)
 
     if loaded is None:
         loaded = read_treaty_mapping(filename)

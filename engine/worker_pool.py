@@ -23,6 +23,24 @@ from typing import Any
 # Ctrl-C and a termination request from a batch system or `timeout`.
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
+# Workers allowed per processor. Past one per processor a worker only adds its
+# start-up time and memory (an interpreter with numpy each), so this bounds a
+# mistyped count rather than a useful one.
+WORKERS_PER_PROCESSOR = 4
+
+
+def worker_count_problem(workers: int) -> str | None:
+    """Return why ``workers`` is not an allowed ``--workers`` value, or None if it is."""
+    processors = os.cpu_count() or 1
+    maximum = WORKERS_PER_PROCESSOR * processors
+    if workers < 1:
+        return f"--workers must be at least 1, got {workers}"
+    if workers > maximum:
+        return (f"--workers must be at most {maximum} ({WORKERS_PER_PROCESSOR} per processor, and this "
+                f"machine has {processors}), got {workers}; more workers than processors add "
+                "start-up time and memory, not speed")
+    return None
+
 
 class WorkerPool:
     """A process pool that ends its workers without waiting when its block fails.

@@ -235,7 +235,7 @@ def test_duration_thirds_of_year_valid(tmp_path, capsys):
         (["--x", "parties.*.discount=0.5:0.9:1"], "at least 2 points"),
         (["--x", "parties.*.discount=0.5:0.9"], "expected START:STOP:N"),
         (["--x", "provisions.review.every=1:5:3"], "the file has no provisions"),
-        (["--x", "parties.*.discount=0.5:0.9:3", "--workers", "0"], "invalid worker count 0"),
+        (["--x", "parties.*.discount=0.5:0.9:3", "--workers", "0"], "--workers must be at least 1, got 0"),
         (["--x", "parties.*.discount=0.5:0.9:3", "--plot", "out.pdf"], "expected a name ending in .png or .svg"),
     ],
 )

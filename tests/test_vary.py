@@ -164,3 +164,76 @@ def test_cli_vary_too_many_draws(treaty_file, capsys):
                  "--draws", "100000001"])
     assert code == 2
     assert "--draws must be at most 100,000" in capsys.readouterr().err
+
+
+# A term of ten years, a whole number of the default yearly period.
+DURATION_SPEC = SPEC + "provisions:\n  - kind: duration\n    term: 10 years\n"
+
+
+@pytest.mark.parametrize(("vary", "advice"), [
+    # The file writes the term, so the error suggests a sweep of whole years.
+    ("provisions.duration.term=uniform(5, 20)",
+     "for example treaty sweep {file} --x provisions.duration.term=5:20:16 (steps of 1 year)"),
+    # The file leaves the horizon out, and a sweep would write it without a unit.
+    ("model.horizon=uniform(20, 60)", "write `horizon: 1 year` into the file"),
+])
+def test_cli_vary_duration_rejected(tmp_path, capsys, vary, advice):
+    path = tmp_path / "term.yaml"
+    path.write_text(DURATION_SPEC)
+    code = main(["score", str(path), "--vary", vary, "--draws", "3", "--seed", "1"])
+    captured = capsys.readouterr()
+
+    assert code == 2
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1
+    field = vary.partition("=")[0]
+    assert lines[0].startswith(f"error: --vary {field} names a duration, so every draw would be invalid")
+    assert "whole number of model periods (period: 1 year)" in lines[0]
+    assert advice.format(file=path) in lines[0]
+
+
+def test_cli_invalid_draws_grouped(treaty_file, capsys):
+    # normal(0.9, 0.2) with seed 1 draws 4 of 10 discounts at or above 1.
+    vary = "parties.A.discount=normal(0.9, 0.2)"
+    values = draw_values(parse_varied({"parties": [{"name": "A", "discount": 0.9}]}, [vary]), 10, 1)[:, 0]
+    invalid = values[(values >= 1) | (values < 0)]
+    assert invalid.size == 4
+
+    code = main(["score", treaty_file, "--vary", vary, "--draws", "10", "--seed", "1"])
+    assert code == 0
+    lines = capsys.readouterr().out.splitlines()
+    problem_lines = [line for line in lines if line.startswith("    ")]
+    assert problem_lines == [
+        f"    4 x {treaty_file}:5:15: error: parties[0].discount: must be below 1 and not negative; "
+        "at 1 a party values the far future as much as today and no stream of payoffs has a finite "
+        f"value (got 4 values in [{invalid.min():.6g}, {invalid.max():.6g}]; "
+        "allowed: 0 <= discount < 1)"
+    ]
+
+    main(["score", treaty_file, "--vary", vary, "--draws", "10", "--seed", "1", "--json"])
+    problems = json.loads(capsys.readouterr().out)["problems"]
+    assert len(problems) == 1
+    assert problems[0]["draws"] == 4
+    assert problems[0]["field"] == "parties[0].discount"
+    assert problem_lines[0] == f"    4 x {problems[0]['message']}"
+
+
+def test_row_sum_draws_grouped(tmp_path):
+    # Each draw of one transition probability gives the row another sum, which
+    # the message contains, so only a group that merges the numbers has one entry.
+    path = tmp_path / "chain.yaml"
+    path.write_text(SPEC.replace("defection_value: 0.3", "defection_value: {a: 0.3, b: 0.3}")
+                    + "environment:\n  start: a\n  transitions:\n"
+                      "    a: {a: 0.5, b: 0.5}\n    b: {a: 0.5, b: 0.5}\n")
+    vary = "environment.transitions.a.a=uniform(0.1, 0.9)"
+    report = run_vary(str(path), [vary], draws=4, seed=1).to_dict()
+    data = {"environment": {"transitions": {"a": {"a": 0.5, "b": 0.5}}}}
+    sums = draw_values(parse_varied(data, [vary]), 4, 1)[:, 0] + 0.5
+
+    assert report["invalid_draws"] == 4
+    assert len(report["problems"]) == 1
+    problem = report["problems"][0]
+    assert problem["draws"] == 4
+    assert problem["field"] == "environment.transitions.a"
+    assert f"row sums to [{min(sums):.6g}, {max(sums):.6g}]; each row must sum to 1" in problem["message"]

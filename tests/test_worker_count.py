@@ -1,0 +1,33 @@
+"""The ``--workers`` bounds, the same for every command that starts worker processes."""
+
+import os
+
+import pytest
+
+from engine.cli import main
+
+FLEXIBLE = os.path.join(os.path.dirname(__file__), os.pardir, "treaties", "cyber-flexible.yaml")
+
+COMMANDS = {
+    "sweep": ["sweep", FLEXIBLE, "--x", "environment.persistence=0.1:0.9:3"],
+    "vary": ["score", FLEXIBLE, "--vary", "environment.persistence=uniform(0.1,0.9)", "--draws", "3"],
+    "simulate": ["simulate", FLEXIBLE, "--paths", "10"],
+    "compare": ["compare", FLEXIBLE, FLEXIBLE, "--simulate", "--paths", "10"],
+}
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("workers, message", [
+    ("0", "--workers must be at least 1, got 0"),
+    # Two processors allow 4 * 2 = 8 workers.
+    ("9", "--workers must be at most 8 (4 per processor, and this machine has 2), got 9"),
+])
+def test_worker_count_rejected(monkeypatch, capsys, command, workers, message):
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+
+    assert main([*COMMANDS[command], "--workers", workers]) == 2
+
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert message in captured.err
+    assert "Traceback" not in captured.err
