@@ -31,12 +31,13 @@ STANDARD_PERIODS = ("1 year", "6 months", "3 months", "1 month")
 RELATIVE_TOLERANCE = 1e-9
 
 # Caps the digits so that hostile input cannot build huge numbers; no treaty lasts
-# a million years.
-_NUMBER = r"(\d{1,6}(?:\.\d{1,12})?)"
+# a million years. The digits are ASCII, which the JSON Schema pattern can match
+# too, where ``\d`` would also take other scripts' digits.
+_NUMBER = r"([0-9]{1,6}(?:\.[0-9]{1,12})?)"
 _PLAIN_PATTERN = re.compile(
     rf"^\s*{_NUMBER}\s*(day|days|week|weeks|month|months|year|years)\s*$", re.IGNORECASE
 )
-_ISO_NUMBER = r"(\d{1,6}(?:[.,]\d{1,12})?)"
+_ISO_NUMBER = r"([0-9]{1,6}(?:[.,][0-9]{1,12})?)"
 _ISO_PATTERN = re.compile(
     rf"^P(?:{_ISO_NUMBER}Y)?(?:{_ISO_NUMBER}M)?(?:{_ISO_NUMBER}W)?(?:{_ISO_NUMBER}D)?$"
 )
@@ -95,7 +96,9 @@ def parse_duration(text: str) -> Duration:
     plain = _PLAIN_PATTERN.match(stripped)
     if plain:
         number, unit = plain.groups()
-        unit = unit.lower().rstrip("s")
+        # IGNORECASE also matches U+017F LONG S, which lower() keeps and casefold()
+        # turns into "s".
+        unit = unit.casefold().rstrip("s")
         return Duration(stripped, Fraction(number) * YEARS_PER_UNIT[unit])
 
     if stripped.upper().startswith("P"):

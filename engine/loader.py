@@ -10,6 +10,7 @@ is raised together in one ``SpecError``.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from typing import Any
@@ -183,7 +184,68 @@ def _problem_from_error(error: dict, locator: _Locator) -> Problem:
         return _provision_kind_problem(path, value, locator)
 
     message, allowed = _builtin_message(kind, value, context, error["msg"])
+    if kind in BOUND_ERRORS:
+        allowed = allowed_range(path) or allowed
     return locator.problem(path, message, value, allowed=allowed, at_key=prefer_key)
+
+
+# Errors of a number outside its bounds. Pydantic names only the bound that
+# failed, so the whole range comes from the JSON Schema (see ``allowed_range``).
+BOUND_ERRORS = ("greater_than_equal", "greater_than", "less_than_equal", "less_than")
+
+
+def allowed_range(path: FieldPath) -> str | None:
+    """Return the range that the treaty format allows at ``path``, such as "a number from 0 to 1".
+
+    Returns None where the format gives the field no bounds, or different
+    bounds in different places that the path can name (two provision kinds
+    with a field of the same name).
+    """
+    schema = _treaty_schema()
+    found = [schema]
+    for part in path:
+        inner = []
+        for option in (option for node in found for option in _schema_options(node, schema)):
+            if isinstance(part, int):
+                if isinstance(option.get("items"), dict):
+                    inner.append(option["items"])
+            elif part in option.get("properties", {}):
+                inner.append(option["properties"][part])
+            elif isinstance(option.get("additionalProperties"), dict):
+                inner.append(option["additionalProperties"])
+        found = inner
+
+    texts = {_range_text(option) for node in found for option in _schema_options(node, schema)}
+    texts.discard(None)
+    return texts.pop() if len(texts) == 1 else None
+
+
+@functools.lru_cache(maxsize=1)
+def _treaty_schema() -> dict:
+    return TreatySpec.model_json_schema(by_alias=True, mode="validation")
+
+
+def _schema_options(node: dict, schema: dict) -> list[dict]:
+    """Return the schemas that ``node`` stands for, with references followed and unions opened."""
+    if "$ref" in node:
+        name = node["$ref"].rsplit("/", 1)[-1]
+        return _schema_options(schema["$defs"][name], schema)
+    for key in ("anyOf", "oneOf", "allOf"):
+        if key in node:
+            return [option for item in node[key] for option in _schema_options(item, schema)]
+    return [node]
+
+
+def _range_text(node: dict) -> str | None:
+    kind = {"integer": "an integer", "number": "a number"}.get(node.get("type"))
+    low, high = node.get("minimum"), node.get("maximum")
+    if kind is None or (low is None and high is None):
+        return None
+    if low is not None and high is not None:
+        return f"{kind} from {_bound_text(low)} to {_bound_text(high)}"
+    if low is not None:
+        return f"{kind} of at least {_bound_text(low)}"
+    return f"{kind} of at most {_bound_text(high)}"
 
 
 def _provision_kind_problem(path: FieldPath, value: object, locator: _Locator) -> Problem:

@@ -26,11 +26,12 @@ from pydantic import (
     model_validator,
 )
 
-from engine.durations import Duration, DurationError, parse_duration, suggest_period
+from engine.durations import Duration, DurationError, parse_duration, periods_covering, suggest_period
 from engine.errors import NO_VALUE
 from engine.game import BARGAINING_RULES
 from engine.spec_fields import (
     PAYOFF_LIMIT,
+    PAYOFF_SCALE_MINIMUM,
     DurationField,
     NameText,
     NonNegativeFloat,
@@ -458,18 +459,64 @@ class TreatySpec(SpecModel):
             context = validation_context(obj)
         return super().model_validate(obj, context=context, **kwargs)
 
+    @field_validator("period")
+    @classmethod
+    def _check_default_horizon(cls, period: Duration, info: ValidationInfo) -> Duration:
+        # An explicit `model.horizon` is checked by ModelSettings. The default one
+        # is checked here, because with a very short period it would exhaust memory.
+        context = context_of(info)
+        if context is None or context.horizon_given:
+            return period
+        periods = periods_covering(Fraction(DEFAULT_HORIZON_YEARS), period)
+        if periods > MAX_HORIZON_PERIODS:
+            raise rule_error(
+                f"makes the default horizon of {DEFAULT_HORIZON_YEARS} years {periods} periods long, "
+                f"more than {MAX_HORIZON_PERIODS}",
+                f"a longer period, or a `model.horizon` of at most {MAX_HORIZON_PERIODS} periods",
+            )
+        return period
+
     @field_validator("parties")
     @classmethod
     def _check_unique_names(cls, parties: list[PartySpec]) -> list[PartySpec]:
+        # Names that differ only in capitalisation or spaces look the same in the
+        # tables, and a sweep's CSV columns would tell them apart by spaces alone.
         first_index: dict[str, int] = {}
         problems = []
         for index, party in enumerate(parties):
-            if party.name in first_index:
-                message = f"party name is used twice (also parties[{first_index[party.name]}])"
+            key = " ".join(party.name.split()).casefold()
+            if key in first_index:
+                first = first_index[key]
+                if parties[first].name == party.name:
+                    message = f"party name is used twice (also parties[{first}])"
+                else:
+                    message = (f"party name differs from `{parties[first].name}` (parties[{first}]) "
+                               "only in capitalisation or spaces")
                 problems.append(((index, "name"), message, party.name, "unique names"))
-            first_index.setdefault(party.name, index)
+            first_index.setdefault(key, index)
         if problems:
             raise rule_violations("parties", problems)
+        return parties
+
+    @field_validator("parties")
+    @classmethod
+    def _check_payoff_scale(cls, parties: list[PartySpec]) -> list[PartySpec]:
+        sizes = []
+        for index, party in enumerate(parties):
+            defection = party.defection_value
+            numbers = defection.values() if isinstance(defection, dict) else [defection]
+            sizes.append((max(abs(number) for number in numbers), index, "defection_value"))
+            sizes.append((max(abs(value) for _, value in party.regime_value), index, "regime_value"))
+        # The first of the largest values is where the error points.
+        largest, index, field = max(sizes, key=lambda size: size[0])
+        if largest < PAYOFF_SCALE_MINIMUM:
+            message = (
+                f"every defection and regime value is smaller than {PAYOFF_SCALE_MINIMUM:g} in size, "
+                "where the solver's tolerances would decide the result"
+            )
+            allowed = (f"a largest payoff of at least {PAYOFF_SCALE_MINIMUM:g}: multiply every payoff and "
+                       "cost by the same factor, which leaves the zone, the terms and survival the same")
+            raise rule_violations("parties", [((index, field), message, largest, allowed)])
         return parties
 
     @field_validator("provisions")
@@ -539,7 +586,10 @@ def validation_context(data: Any) -> ValidationContext:
 
     durations = _durations_in(data.get("provisions")) + _durations_in(data.get("model"))
     suggestion = suggest_period(durations) if durations else None
-    return ValidationContext(period, suggestion, states, sticky)
+    model = data.get("model")
+    # An unreadable `model` is reported on its own, so its horizon counts as given.
+    horizon_given = model.get("horizon") is not None if isinstance(model, dict) else model is not None
+    return ValidationContext(period, suggestion, states, sticky, horizon_given)
 
 
 def _readable_period(value: Any) -> Duration | None:

@@ -38,6 +38,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from engine.durations import (
     DURATION_FORMS,
+    YEARS_PER_UNIT,
     Duration,
     DurationError,
     parse_duration,
@@ -65,6 +66,8 @@ class ValidationContext:
     suggested_period: str | None
     states: tuple[str, ...] | None
     sticky_environment: bool
+    # False where the file leaves `model.horizon` out, so the default horizon applies.
+    horizon_given: bool = True
 
 
 def context_of(info: ValidationInfo) -> ValidationContext | None:
@@ -226,13 +229,78 @@ def _serialize_duration(duration: Duration) -> str:
     return duration.text
 
 
+# The duration pattern in the JSON Schema must accept exactly the text that
+# ``parse_duration`` accepts. A JSON Schema pattern is an ECMA-262 regex without flags,
+# so it spells out case-insensitivity and whitespace as character classes, and it uses
+# neither ``\d`` nor ``\s`` because ECMA-262 and Python define both differently.
+
+# The characters that ``str.isspace`` accepts (Python 3.11), which are the ones the
+# parser strips and its ``\s`` matches. ECMA-262's ``\s`` differs: it matches U+FEFF
+# and not U+001C to U+001F or U+0085.
+_WHITESPACE_RANGES = (
+    (0x09, 0x0D), (0x1C, 0x20), (0x85, 0x85), (0xA0, 0xA0), (0x1680, 0x1680),
+    (0x2000, 0x200A), (0x2028, 0x2029), (0x202F, 0x202F), (0x205F, 0x205F), (0x3000, 0x3000),
+)
+
+# Characters other than the ASCII pair that the parser reads as a unit letter. It case-folds
+# the unit it matched, and U+212A KELVIN SIGN folds to "k" and U+017F LONG S to "s", so
+# "wee" followed by U+212A reads as "week".
+_OTHER_CASE_FORMS = {"k": "\\u212a", "s": "\\u017f"}
+
+# Digit limits as in ``engine.durations``: at most 6 ASCII digits before the decimal sign
+# and 12 after it. ISO 8601 also allows a comma as the decimal sign.
+_PLAIN_NUMBER = "[0-9]{1,6}(\\.[0-9]{1,12})?"
+_ISO_NUMBER = "[0-9]{1,6}([.,][0-9]{1,12})?"
+
+# ISO 8601 orders the designators of a duration's date part as years, months, weeks, days.
+_ISO_DESIGNATORS = ("Y", "M", "W", "D")
+
+
+def _whitespace_class() -> str:
+    ranges = []
+    for first, last in _WHITESPACE_RANGES:
+        if first == last:
+            ranges.append(f"\\u{first:04x}")
+        else:
+            ranges.append(f"\\u{first:04x}-\\u{last:04x}")
+    return "[" + "".join(ranges) + "]"
+
+
+def _any_case(word: str) -> str:
+    """Return a regex that matches ``word`` in any capitalisation without regex flags."""
+    classes = []
+    for letter in word:
+        variants = letter.lower() + letter.upper() + _OTHER_CASE_FORMS.get(letter.lower(), "")
+        classes.append(f"[{variants}]")
+    return "".join(classes)
+
+
+def _plain_duration_pattern(whitespace: str) -> str:
+    units = "|".join(_any_case(unit) + _any_case("s") + "?" for unit in YEARS_PER_UNIT)
+    return f"{_PLAIN_NUMBER}{whitespace}*({units})"
+
+
+def _iso_duration_pattern() -> str:
+    # At least one component must be present, so each alternative starts with a
+    # required component and lets the components after it follow optionally.
+    components = [_ISO_NUMBER + _any_case(designator) for designator in _ISO_DESIGNATORS]
+    alternatives = []
+    for index, first in enumerate(components):
+        optional = "".join(f"({component})?" for component in components[index + 1:])
+        alternatives.append(first + optional)
+    return _any_case("P") + "(" + "|".join(alternatives) + ")"
+
+
+def duration_schema_pattern() -> str:
+    """Build the JSON Schema pattern of a duration, with the surrounding whitespace the parser strips."""
+    whitespace = _whitespace_class()
+    return f"^{whitespace}*({_plain_duration_pattern(whitespace)}|{_iso_duration_pattern()}){whitespace}*$"
+
+
 _DURATION_SCHEMA = {
     "type": "string",
     "description": f"A duration: {DURATION_FORMS}.",
-    "pattern": (
-        r"^\s*\d+(\.\d+)?\s*([Dd]ays?|[Ww]eeks?|[Mm]onths?|[Yy]ears?)\s*$"
-        r"|^P(\d+([.,]\d+)?Y)?(\d+([.,]\d+)?M)?(\d+([.,]\d+)?W)?(\d+([.,]\d+)?D)?$"
-    ),
+    "pattern": duration_schema_pattern(),
     "examples": ["90 days", "6 months", "10 years", "P6M"],
 }
 
@@ -257,6 +325,12 @@ ZERO_DURATION = Duration("0 years", Fraction(0))
 # this size a sum over a discounted future overflows or loses every digit of
 # the differences the solver compares, so larger numbers are rejected.
 PAYOFF_LIMIT = 1e6
+
+# The solver's tie tolerances are absolute near zero (1e-10), so in a file whose
+# payoffs are all tiny they decide the result. Scaled down to payoffs of 1e-6, a
+# two-party file's zone moved by 1e-5; at 1e-8, by 8e-3. A file needs at least
+# one payoff of this size, which leaves a margin of a hundredfold.
+PAYOFF_SCALE_MINIMUM = 1e-4
 
 NonNegativeFloat = Annotated[float, Field(ge=0, le=PAYOFF_LIMIT)]
 

@@ -316,6 +316,22 @@ CASES = [
         "a single number is allowed only with one state",
     ),
     ("party names repeat", edit("name: B", "name: A"), "parties[1].name", 13, 11, "party name is used twice"),
+    (
+        "party names differ in case",
+        edit("name: B", "name: a"),
+        "parties[1].name",
+        13,
+        11,
+        "party name differs from `A` (parties[0]) only in capitalisation or spaces",
+    ),
+    (
+        "party names differ in spaces",
+        edit("name: B", 'name: " A "'),
+        "parties[1].name",
+        13,
+        11,
+        "party name differs from `A` (parties[0]) only in capitalisation or spaces",
+    ),
     ("party name empty", edit("name: B", 'name: ""'), "parties[1].name", 13, 11, "cannot be empty"),
     (
         "one party",
@@ -516,7 +532,7 @@ CASES = [
         "parties[1].breach_cost",
         15,
         18,
-        "must be at most 1,000,000 (got 5000000.0)",
+        "must be at most 1,000,000 (got 5000000.0; allowed: a number from 0 to 1,000,000)",
     ),
     (
         "mapping where list expected",
@@ -644,3 +660,80 @@ def test_joiner_in_a_party_name_is_accepted(tmp_path, capsys):
     code, out, err = run_check(tmp_path, capsys, edit("- name: A\n", '- name: "A\\u200dB"\n'))
 
     assert code == 0, "\n".join(err)
+
+
+RIGID = """\
+schema: treaty/v1
+name: Rigid test treaty
+period: 0.01 days
+parties:
+  - {name: A, discount: 0.9, defection_value: 0.3, regime_value: [[0, 0.2], [1, 0.8]]}
+  - {name: B, discount: 0.9, defection_value: 0.3, regime_value: [[0, 0.8], [1, 0.2]]}
+"""
+
+
+def test_default_horizon_too_long(tmp_path, capsys):
+    # A year has 365 days in the format, so the default horizon of 50 years is
+    # 50 * 365 / 0.01 = 1825000 periods of 0.01 days. An explicit `model.horizon`
+    # has a limit of 100000 periods, and so has the default one.
+    code, out, err = run_check(tmp_path, capsys, RIGID)
+
+    assert code == 2
+    assert out == ""
+    assert len(err) == 1
+    assert err[0].startswith(f"{tmp_path / 'treaty.yaml'}:3:9: error: period: ")
+    assert "makes the default horizon of 50 years 1825000 periods long, more than 100000" in err[0]
+    assert "allowed: a longer period, or a `model.horizon` of at most 100000 periods" in err[0]
+
+
+def test_short_horizon_allows_short_period(tmp_path, capsys):
+    # 1000 days are 100000 periods of 0.01 days, exactly the limit.
+    code, out, err = run_check(tmp_path, capsys, RIGID + "model: {horizon: 1000 days}\n")
+
+    assert code == 0
+    assert err == []
+
+
+@pytest.mark.parametrize("scale, valid", [(1e-4, True), (9e-5, False), (1e-9, False)])
+def test_payoff_scale(tmp_path, capsys, scale, valid):
+    # Every payoff of the file times ``scale``: the largest is ``scale`` itself,
+    # B's regime value at strictness 0, and 1e-4 is the smallest scale allowed.
+    text = f"""\
+schema: treaty/v1
+name: Small payoffs
+parties:
+  - {{name: A, discount: 0.9, defection_value: {0.3 * scale!r}, regime_value: [[0, 0], [1, {0.8 * scale!r}]]}}
+  - {{name: B, discount: 0.9, defection_value: {0.3 * scale!r}, regime_value: [[0, {scale!r}], [1, 0]]}}
+"""
+    code, out, err = run_check(tmp_path, capsys, text)
+
+    if valid:
+        assert code == 0
+        assert err == []
+        return
+    assert code == 2
+    assert len(err) == 1
+    assert err[0].startswith(f"{tmp_path / 'treaty.yaml'}:5:")
+    assert "error: parties[1].regime_value: every defection and regime value is smaller than 0.0001" in err[0]
+    assert f"got {scale!r}" in err[0]
+    assert "multiply every payoff and cost by the same factor" in err[0]
+
+
+@pytest.mark.parametrize(
+    "old, new, allowed",
+    [
+        ("persistence: 0.8", "persistence: 1.5", "a number from 0 to 1"),
+        ("discount: 0.85\n", "discount: 0.85\n    breach_cost: -1\n", "a number from 0 to 1,000,000"),
+        ("term: 10 years", "term: 10 years\n    extensions: {length: 10 years, max: 0}",
+         "an integer from 1 to 1000"),
+        ("suspension: 1 year", "suspension: 1 year\n    max_uses: 0", "an integer of at least 1"),
+    ],
+)
+def test_bound_errors_give_range(tmp_path, capsys, old, new, allowed):
+    # The validation error names only the bound that failed, and the message
+    # adds the whole range the field allows.
+    code, out, err = run_check(tmp_path, capsys, edit(old, new))
+
+    assert code == 2
+    assert len(err) == 1
+    assert err[0].endswith(f"; allowed: {allowed})")
