@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from engine.score import Score
+from engine.spec import name_key
 
 # The meaning of the two node columns, shown under every table of nodes.
 NODE_SUCCESS = (
@@ -56,20 +57,18 @@ def _table(rows: list[list[str]]) -> str:
 
 
 def _rejection(proposal: dict) -> str:
-    """Return why a rejected proposal fails, as a parenthesis to follow "rejected"."""
-    parties = proposal["parties"]
-    reasons = []
-    rejecting = [party["name"] for party in parties if not party["accepts"]]
-    if rejecting:
-        verb = "does" if len(rejecting) == 1 else "do"
-        reasons.append(f"{_names(rejecting)} {verb} not accept it even if the others are bound to comply")
+    """Return why a rejected proposal fails, as a parenthesis to follow "rejected".
+
+    Only the joint equilibrium decides: a party that rejects the terms when
+    the others are bound to comply may still gain when every party is free.
+    """
     if not proposal["starts_complying"]:
-        reasons.append("with every party free to choose, the treaty would not start with everyone complying")
-    else:
-        losing = [party["name"] for party in parties if party["margin"] < 0]
-        if losing:
-            reasons.append(f"{_names(losing)} would be worse off than without a treaty")
-    return f" ({'; '.join(reasons)})" if reasons else ""
+        return " (with every party free to choose, the treaty would not start with everyone complying)"
+    losing = [party["name"] for party in proposal["parties"] if party["margin"] < 0]
+    if losing:
+        verb = "would" if len(losing) == 1 else "would each"
+        return f" ({_names(losing)} {verb} be worse off than without a treaty)"
+    return ""
 
 
 def _names(names: list[str]) -> str:
@@ -142,8 +141,10 @@ def format_comparison(scores: list[Score], files: list[str] | None = None) -> st
     ``files`` where two designs have the same name.
     """
     names = [score.treaty for score in scores]
-    labels = [f"{name} ({file})" if files and names.count(name) > 1 else name
-              for name, file in zip(names, files or names)]
+    # Names that differ only in what a reader cannot see count as the same.
+    keys = [name_key(name) for name in names]
+    labels = [f"{name} ({file})" if files and keys.count(key) > 1 else name
+              for name, key, file in zip(names, keys, files or names)]
     header = ["", *labels]
     rows = [header]
     rows.append(["verdict", *["agreement" if s.agreement else "no agreement" for s in scores]])

@@ -736,7 +736,7 @@ def _check_size(core: DynamicSolver, grid: int) -> None:
             f"the model is too large to solve: {core.clock.size} clock positions x "
             f"{core.phases.size} provision phases x {core.n_states} states x {core.n} parties x "
             f"{grid} strictness values = {size:,} values (limit {MAX_VALUES:,}); use a coarser "
-            "`period`, shorter durations or a smaller `model.grid`")
+            "`period`, shorter durations, a smaller `max_uses` or a smaller `model.grid`")
 
 
 def _anderson_step(history: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray | None:

@@ -13,6 +13,7 @@ and passes them to the field checks as a ``ValidationContext``.
 from __future__ import annotations
 
 import math
+import unicodedata
 from fractions import Fraction
 from typing import Annotated, Any, Literal, Union
 
@@ -479,19 +480,21 @@ class TreatySpec(SpecModel):
     @field_validator("parties")
     @classmethod
     def _check_unique_names(cls, parties: list[PartySpec]) -> list[PartySpec]:
-        # Names that differ only in capitalisation or spaces look the same in the
-        # tables, and a sweep's CSV columns would tell them apart by spaces alone.
+        # Names that differ only in what a reader cannot see (see ``name_key``)
+        # look the same in the tables, and in a sweep's CSV column names.
         first_index: dict[str, int] = {}
         problems = []
         for index, party in enumerate(parties):
-            key = " ".join(party.name.split()).casefold()
+            key = name_key(party.name)
             if key in first_index:
                 first = first_index[key]
                 if parties[first].name == party.name:
                     message = f"party name is used twice (also parties[{first}])"
                 else:
-                    message = (f"party name differs from `{parties[first].name}` (parties[{first}]) "
-                               "only in capitalisation or spaces")
+                    # ascii() shows the characters that make the difference.
+                    message = (f"party name {ascii(party.name)} differs from {ascii(parties[first].name)} "
+                               f"(parties[{first}]) only in capitalisation, spaces, invisible characters "
+                               "or Unicode form")
                 problems.append(((index, "name"), message, party.name, "unique names"))
             first_index.setdefault(key, index)
         if problems:
@@ -501,22 +504,28 @@ class TreatySpec(SpecModel):
     @field_validator("parties")
     @classmethod
     def _check_payoff_scale(cls, parties: list[PartySpec]) -> list[PartySpec]:
-        sizes = []
+        # Each party's incentive constraints compare its own values, so the
+        # check is per party: one party with tiny payoffs beside others with
+        # ordinary ones is decided by the tolerances too.
+        problems = []
         for index, party in enumerate(parties):
             defection = party.defection_value
             numbers = defection.values() if isinstance(defection, dict) else [defection]
-            sizes.append((max(abs(number) for number in numbers), index, "defection_value"))
-            sizes.append((max(abs(value) for _, value in party.regime_value), index, "regime_value"))
-        # The first of the largest values is where the error points.
-        largest, index, field = max(sizes, key=lambda size: size[0])
-        if largest < PAYOFF_SCALE_MINIMUM:
-            message = (
-                f"every defection and regime value is smaller than {PAYOFF_SCALE_MINIMUM:g} in size, "
-                "where the solver's tolerances would decide the result"
-            )
-            allowed = (f"a largest payoff of at least {PAYOFF_SCALE_MINIMUM:g}: multiply every payoff and "
-                       "cost by the same factor, which leaves the zone, the terms and survival the same")
-            raise rule_violations("parties", [((index, field), message, largest, allowed)])
+            sizes = [(max(abs(number) for number in numbers), "defection_value"),
+                     (max(abs(value) for _, value in party.regime_value), "regime_value")]
+            # The first of the largest values is where the error points.
+            largest, field = max(sizes, key=lambda size: size[0])
+            if largest < PAYOFF_SCALE_MINIMUM:
+                message = (
+                    f"every defection and regime value of {party.name} is smaller than "
+                    f"{PAYOFF_SCALE_MINIMUM:g} in size, where the solver's tolerances would decide the result"
+                )
+                allowed = (f"a largest payoff of at least {PAYOFF_SCALE_MINIMUM:g} for each party: multiply "
+                           "every payoff and cost of the file by the same factor, which leaves the zone, "
+                           "the terms and survival the same")
+                problems.append(((index, field), message, largest, allowed))
+        if problems:
+            raise rule_violations("parties", problems)
         return parties
 
     @field_validator("provisions")
@@ -553,6 +562,18 @@ class TreatySpec(SpecModel):
         if self.environment is not None and self.environment.start is not None:
             return self.environment.start
         return self.state_names[0]
+
+
+def name_key(name: str) -> str:
+    """Return what a reader sees of ``name``: the same key for names that look the same.
+
+    NFKC joins composed and decomposed letters and maps fullwidth and other
+    compatibility forms to plain ones. Format characters such as zero-width
+    joiners are dropped, runs of spaces count as one, and case is folded.
+    """
+    normal = unicodedata.normalize("NFKC", name)
+    visible = "".join(char for char in normal if unicodedata.category(char) != "Cf")
+    return " ".join(visible.split()).casefold()
 
 
 def validation_context(data: Any) -> ValidationContext:

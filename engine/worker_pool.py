@@ -29,15 +29,22 @@ _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 WORKERS_PER_PROCESSOR = 4
 
 
+def available_processors() -> int:
+    """Return the processors this process may run on, which `taskset` or a batch system can limit."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def worker_count_problem(workers: int) -> str | None:
     """Return why ``workers`` is not an allowed ``--workers`` value, or None if it is."""
-    processors = os.cpu_count() or 1
+    processors = available_processors()
     maximum = WORKERS_PER_PROCESSOR * processors
     if workers < 1:
         return f"--workers must be at least 1, got {workers}"
     if workers > maximum:
         return (f"--workers must be at most {maximum} ({WORKERS_PER_PROCESSOR} per processor, and this "
-                f"machine has {processors}), got {workers}; more workers than processors add "
+                f"process may use {processors}), got {workers}; more workers than processors add "
                 "start-up time and memory, not speed")
     return None
 

@@ -60,6 +60,9 @@ DISCRETIONARY = "discretionary"
 TRIGGER_FORMS = "discretionary, {defection_value_at_least: X} or {states: [...]}"
 TRIGGER_CONDITIONS = ("defection_value_at_least", "states")
 
+# The largest number of uses a treaty may allow. A duration clause's extensions have the same limit.
+MAX_USES = 1000
+
 
 class ThresholdTrigger(SpecModel):
     """Invocation allowed where the invoker's yearly defection value is at least a level."""
@@ -108,7 +111,10 @@ class EscapeHatchProvision(ProvisionModel):
     cooldown: DurationField = Field(
         ZERO_DURATION, description="Time after a suspension ends before any party may invoke again."
     )
-    max_uses: int | None = Field(None, ge=1, description="Uses allowed in total, shared by the parties; omit for no limit.")
+    # Each use left is a counter value of the game, so the bound keeps the phase
+    # table to a size the size check after it can report on.
+    max_uses: int | None = Field(None, ge=1, le=MAX_USES,
+                                 description="Uses allowed in total, shared by the parties; omit for no limit.")
     partner_response: Literal["comply", "rebalance"] = Field(
         "comply", description="comply: the others keep their obligations; rebalance: they may suspend too."
     )

@@ -322,7 +322,8 @@ CASES = [
         "parties[1].name",
         13,
         11,
-        "party name differs from `A` (parties[0]) only in capitalisation or spaces",
+        "party name 'a' differs from 'A' (parties[0]) only in capitalisation, spaces, invisible "
+        "characters or Unicode form",
     ),
     (
         "party names differ in spaces",
@@ -330,7 +331,24 @@ CASES = [
         "parties[1].name",
         13,
         11,
-        "party name differs from `A` (parties[0]) only in capitalisation or spaces",
+        "party name ' A ' differs from 'A' (parties[0]) only in capitalisation, spaces, invisible "
+        "characters or Unicode form",
+    ),
+    (
+        "party names differ in Unicode form",
+        edit("name: A", 'name: "\\u00c5"').replace("name: B", 'name: "A\\u030a"'),
+        "parties[1].name",
+        13,
+        11,
+        "party name 'A\\u030a' differs from '\\xc5' (parties[0]) only in capitalisation",
+    ),
+    (
+        "party names differ in an invisible character",
+        edit("name: B", 'name: "A\\u200d"'),
+        "parties[1].name",
+        13,
+        11,
+        "party name 'A\\u200d' differs from 'A' (parties[0]) only in capitalisation",
     ),
     ("party name empty", edit("name: B", 'name: ""'), "parties[1].name", 13, 11, "cannot be empty"),
     (
@@ -696,14 +714,15 @@ def test_short_horizon_allows_short_period(tmp_path, capsys):
 
 @pytest.mark.parametrize("scale, valid", [(1e-4, True), (9e-5, False), (1e-9, False)])
 def test_payoff_scale(tmp_path, capsys, scale, valid):
-    # Every payoff of the file times ``scale``: the largest is ``scale`` itself,
-    # B's regime value at strictness 0, and 1e-4 is the smallest scale allowed.
+    # A's payoffs times ``scale``: its largest is ``scale`` itself, its regime
+    # value at strictness 1, and 1e-4 is the smallest allowed. B's are ordinary,
+    # and do not make up for A's, because each party's constraints compare its own values.
     text = f"""\
 schema: treaty/v1
 name: Small payoffs
 parties:
-  - {{name: A, discount: 0.9, defection_value: {0.3 * scale!r}, regime_value: [[0, 0], [1, {0.8 * scale!r}]]}}
-  - {{name: B, discount: 0.9, defection_value: {0.3 * scale!r}, regime_value: [[0, {scale!r}], [1, 0]]}}
+  - {{name: A, discount: 0.9, defection_value: {0.3 * scale!r}, regime_value: [[0, 0], [1, {scale!r}]]}}
+  - {{name: B, discount: 0.9, defection_value: 0.3, regime_value: [[0, 1], [1, 0]]}}
 """
     code, out, err = run_check(tmp_path, capsys, text)
 
@@ -713,10 +732,26 @@ parties:
         return
     assert code == 2
     assert len(err) == 1
-    assert err[0].startswith(f"{tmp_path / 'treaty.yaml'}:5:")
-    assert "error: parties[1].regime_value: every defection and regime value is smaller than 0.0001" in err[0]
+    assert err[0].startswith(f"{tmp_path / 'treaty.yaml'}:4:")
+    assert "error: parties[0].regime_value: every defection and regime value of A is smaller than 0.0001" in err[0]
     assert f"got {scale!r}" in err[0]
-    assert "multiply every payoff and cost by the same factor" in err[0]
+    assert "multiply every payoff and cost of the file by the same factor" in err[0]
+
+
+def test_payoff_scale_every_party(tmp_path, capsys):
+    text = """\
+schema: treaty/v1
+name: Small payoffs
+parties:
+  - {name: A, discount: 0.9, defection_value: 3e-9, regime_value: [[0, 0], [1, 1e-8]]}
+  - {name: B, discount: 0.9, defection_value: 3e-9, regime_value: [[0, 1e-8], [1, 0]]}
+"""
+    code, out, err = run_check(tmp_path, capsys, text)
+
+    assert code == 2
+    assert len(err) == 2
+    assert "parties[0].regime_value: every defection and regime value of A" in err[0]
+    assert "parties[1].regime_value: every defection and regime value of B" in err[1]
 
 
 @pytest.mark.parametrize(
@@ -726,7 +761,10 @@ parties:
         ("discount: 0.85\n", "discount: 0.85\n    breach_cost: -1\n", "a number from 0 to 1,000,000"),
         ("term: 10 years", "term: 10 years\n    extensions: {length: 10 years, max: 0}",
          "an integer from 1 to 1000"),
-        ("suspension: 1 year", "suspension: 1 year\n    max_uses: 0", "an integer of at least 1"),
+        ("suspension: 1 year", "suspension: 1 year\n    max_uses: 0", "an integer from 1 to 1000"),
+        # So many uses once built a phase table that overflowed or exhausted memory.
+        ("suspension: 1 year", "suspension: 1 year\n    max_uses: 100000000000000000000",
+         "an integer from 1 to 1000"),
     ],
 )
 def test_bound_errors_give_range(tmp_path, capsys, old, new, allowed):

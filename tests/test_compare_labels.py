@@ -28,3 +28,15 @@ def test_distinct_names_stay_plain(capsys):
     header = capsys.readouterr().out.splitlines()[0]
 
     assert header.split() == [*NAME.split(), *"Cyber conduct agreement, flexible draft".split()]
+
+
+def test_names_differing_in_spaces_get_files(tmp_path, capsys):
+    first, second = tmp_path / "first.yaml", tmp_path / "second.yaml"
+    shutil.copy(RIGID, first)
+    second.write_text(RIGID.read_text().replace(f"name: {NAME}", f"name: '{NAME} '", 1))
+
+    assert main(["compare", str(first), str(second)]) == 0
+    header = capsys.readouterr().out.splitlines()[0]
+
+    assert f"({first})" in header
+    assert f"({second})" in header
