@@ -25,15 +25,16 @@ import math
 import re
 import shlex
 import sys
-import types
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Any
 
 import numpy as np
 
 from engine.durations import YEARS_PER_UNIT, Duration, DurationError, parse_duration
 from engine.errors import NO_VALUE, Problem, SolverError, SpecError, format_value
+from engine.loader import schema_nodes
+from engine.spec_fields import DURATION_PATTERN
 from engine.sweep_axes import SweepError, Target, apply_values, named_path, resolve_path
 from engine.worker_pool import WorkerPool, worker_count_problem
 
@@ -150,7 +151,7 @@ def parse_varied(data: dict, texts: list[str], filename: str = "FILE") -> list[V
             seen[target.keys] = path.strip()
         parsed = parse_distribution(distribution)
         for target in targets:
-            if _is_duration_field(data, target):
+            if _is_duration_field(target):
                 raise VaryError(_duration_message(data, path.strip(), target, parsed, filename))
         fields.append(VariedField(path.strip(), targets, parsed))
     return fields
@@ -162,7 +163,7 @@ def parse_varied(data: dict, texts: list[str], filename: str = "FILE") -> list[V
 _EXAMPLE_SWEEP_POINTS = 21
 
 
-def _is_duration_field(data: dict, target: Target) -> bool:
+def _is_duration_field(target: Target) -> bool:
     """Return True when ``target`` is a duration that must be a whole number of model periods.
 
     A field counts when the file writes a duration there, or when the format
@@ -171,41 +172,9 @@ def _is_duration_field(data: dict, target: Target) -> bool:
     """
     if target.keys == ("period",):
         return False
-    return target.unit is not None or Duration in _declared_types(data, target.keys)
-
-
-def _declared_types(data: dict, keys: tuple[str | int, ...]) -> list:
-    """Return the types that the treaty format allows at ``keys``, or [] when it declares none."""
-    from pydantic import BaseModel
-
-    from engine.spec import TreatySpec
-
-    allowed: list = [TreatySpec]
-    for key in keys:
-        models = [kind for kind in allowed if isinstance(kind, type) and issubclass(kind, BaseModel)]
-        if models:
-            # A list of provisions allows every provision model. The next key
-            # is a field name, and any model that has it may be meant.
-            annotations = [field.annotation for model in models
-                           for name, field in model.model_fields.items()
-                           if key in (name, field.alias)]
-        else:
-            containers = [kind for kind in allowed if get_origin(kind) in (list, dict)]
-            annotations = [get_args(kind)[-1] for kind in containers]
-        allowed = [kind for annotation in annotations for kind in _unwrap(annotation)]
-        if not allowed:
-            return []
-    return allowed
-
-
-def _unwrap(annotation: Any) -> list:
-    """Return the types in an annotation, with ``Annotated``, ``Optional`` and unions opened."""
-    origin = get_origin(annotation)
-    if origin is Annotated:
-        return _unwrap(get_args(annotation)[0])
-    if origin in (Union, types.UnionType):
-        return [kind for argument in get_args(annotation) for kind in _unwrap(argument)]
-    return [annotation]
+    if target.unit is not None:
+        return True
+    return any(node.get("pattern") == DURATION_PATTERN for node in schema_nodes(target.keys))
 
 
 def _duration_message(data: dict, path: str, target: Target, distribution: Distribution,
@@ -469,11 +438,11 @@ def _merge_numbers(messages: list[str]) -> str:
     numbers = [_NUMBER_IN_MESSAGE.findall(message) for message in messages]
     merged = pieces[0][0]
     for position, text in enumerate(pieces[0][1:]):
-        found = {found[position] for found in numbers}
-        if len(found) == 1:
-            merged += found.pop()
+        distinct = {message_numbers[position] for message_numbers in numbers}
+        if len(distinct) == 1:
+            merged += distinct.pop()
         else:
-            values = [float(number) for number in found]
+            values = [float(number) for number in distinct]
             merged += f"[{min(values):.6g}, {max(values):.6g}]"
         merged += text
     return merged

@@ -201,6 +201,17 @@ def allowed_range(path: FieldPath) -> str | None:
     bounds in different places that the path can name (two provision kinds
     with a field of the same name).
     """
+    texts = {_range_text(node) for node in schema_nodes(path)}
+    texts.discard(None)
+    return texts.pop() if len(texts) == 1 else None
+
+
+def schema_nodes(path: FieldPath) -> list[dict]:
+    """Return the JSON Schema nodes that the treaty format declares at ``path``, unions opened.
+
+    A path into the provisions list reaches every provision kind that has
+    the field. The list is empty where the format declares nothing there.
+    """
     schema = _treaty_schema()
     found = [schema]
     for part in path:
@@ -214,10 +225,7 @@ def allowed_range(path: FieldPath) -> str | None:
             elif isinstance(option.get("additionalProperties"), dict):
                 inner.append(option["additionalProperties"])
         found = inner
-
-    texts = {_range_text(option) for node in found for option in _schema_options(node, schema)}
-    texts.discard(None)
-    return texts.pop() if len(texts) == 1 else None
+    return [option for node in found for option in _schema_options(node, schema)]
 
 
 @functools.lru_cache(maxsize=1)

@@ -297,10 +297,13 @@ def duration_schema_pattern() -> str:
     return f"^{whitespace}*({_plain_duration_pattern(whitespace)}|{_iso_duration_pattern()}){whitespace}*$"
 
 
+# The pattern of every duration field in the JSON Schema, which marks those fields there.
+DURATION_PATTERN = duration_schema_pattern()
+
 _DURATION_SCHEMA = {
     "type": "string",
     "description": f"A duration: {DURATION_FORMS}.",
-    "pattern": duration_schema_pattern(),
+    "pattern": DURATION_PATTERN,
     "examples": ["90 days", "6 months", "10 years", "P6M"],
 }
 

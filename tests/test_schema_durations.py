@@ -200,7 +200,8 @@ def test_pattern_long_s_plural():
 
 
 def test_pattern_unicode_digits():
-    # Only ASCII digits, because a JSON Schema pattern cannot match every script's digits.
+    # Only ASCII digits, because a JSON Schema pattern without the `u` flag cannot
+    # match the decimal digits above U+FFFF.
     text = "\u0661 year"
 
     assert not parser_accepts(text)
