@@ -29,6 +29,8 @@ chain, which is what survival, streams and reported values use.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,6 +56,23 @@ CYCLE_SETTLED = (
 # Equilibrium checks accept a deviation gain this small as a tie, so that an
 # incentive constraint met with equality counts as satisfied.
 TIE_TOLERANCE = 1e-10
+
+
+def sweep_limit(minimum: int, tolerance: float, delta: float) -> int:
+    """Return how many sweeps a repeating clock may take: ``minimum``, or more for a slow contraction.
+
+    Value iteration shrinks the distance to its fixed point by ``delta`` per
+    period, and a pass stops once a sweep changes the values by at most
+    ``tolerance * scale * (1 - delta)``, starting from a distance of about
+    ``scale``.  That takes ``log(tolerance * (1 - delta)) / log(delta)``
+    sweeps, so the limit allows twice as many.  A fine period has a
+    ``delta`` close to 1: at a daily period and a yearly discount of 0.93,
+    about 290,000 sweeps.
+    """
+    if not 0.0 < delta < 1.0:
+        return minimum
+    needed = math.log(tolerance * (1.0 - delta)) / math.log(delta)
+    return max(minimum, math.ceil(2.0 * needed))
 
 
 @dataclass(frozen=True)
@@ -287,8 +306,10 @@ class DynamicSolver:
         # from above descends (see ``_rigid_jump``).
         gap = self.defection - self.breach_cost[:, None]
         self._descends = self._rigid and bool(np.all(gap[self.strategic] >= 0.0))
-        # Such a treaty with one clock position is solved by jumps (``_rigid_jump``).
-        self.jumps = self._descends and self.clock.size == 1 and not self.clock.review.any()
+        # A rigid treaty with one clock position is solved by jumps
+        # (``_rigid_jump``); where it does not descend, a column jumps only
+        # from an iterate whose next step falls.
+        self.jumps = self._rigid and self.clock.size == 1 and not self.clock.review.any()
 
         # Deviation tables and breach values per chain, computed once.
         self._tables: dict = {}
@@ -300,6 +321,11 @@ class DynamicSolver:
 
         self.tolerance = game.settings.tolerance
         self.max_iterations = game.settings.max_iterations
+        if self.jumps:
+            # Jumps and single steps make a sweep cheap here, so the limit can
+            # follow the contraction; elsewhere a fine period would keep a
+            # pass that does not settle running for many minutes.
+            self.max_iterations = sweep_limit(self.max_iterations, self.tolerance, float(np.max(self.delta)))
 
     # ------------------------------------------------------------------ helpers
 
@@ -858,8 +884,8 @@ class DynamicSolver:
         exact = np.linalg.solve(np.eye(states) - step, constant[..., None])[..., 0]
         return step, exact
 
-    def _rigid_jump(self, values: np.ndarray, z: np.ndarray, chain: Chain) -> np.ndarray:
-        """Advance value iteration of a rigid, descending treaty to just before its policy changes.
+    def _rigid_jump(self, values: np.ndarray, z: np.ndarray, chain: Chain, budget: int, settled: float):
+        """Advance value iteration of a rigid treaty to just before its policy changes.
 
         ``values`` (party, column, 1, state) is an iterate ``V_k`` of a treaty
         with one clock position.  While the complying states ``C`` stay the
@@ -867,13 +893,23 @@ class DynamicSolver:
         ``V_{k+1} = c + M V_k`` with ``M = delta_i P_i`` on the rows of ``C``
         (zero elsewhere) and ``c`` the regime value on ``C`` and the no-treaty
         value elsewhere.  So ``V_{k+m} = W + M^m (V_k - W)`` with
-        ``W = (I - M)^{-1} c``, the exact value of the policy.  Under a
-        descending treaty (``_descends``) the iterates fall with ``m`` and each
-        incentive constraint can only tighten, so the last ``m`` at which every
-        state of ``C`` still complies is found by binary lifting over the
-        powers ``M^(2^j)``.  Returns ``V_{k+m}``, the iterate that plain
-        sweeps would reach just before the policy changes (or the fixed point,
-        where it never changes), column by column.
+        ``W = (I - M)^{-1} c``, the exact value of the policy.
+
+        Where one step falls (``V_{k+1} <= V_k``), every later step under the
+        same policy falls too, because ``M`` has no negative entries and
+        ``V_{k+m+1} - V_{k+m} = M^m (V_{k+1} - V_k)``.  Each incentive
+        constraint then only tightens, so a state outside ``C`` never starts
+        complying, and the last ``m`` at which every state of ``C`` still
+        complies is found by binary lifting over the powers ``M^(2^j)``.
+        The same holds with every inequality reversed where one step rises.
+        Under a descending treaty (``_descends``) every step from the upper
+        bound falls, so every column jumps.  Otherwise a column whose next
+        step falls in some place and rises in another first takes single
+        steps (see ``_rigid_steps``), at most ``budget`` of them and none
+        once a step is within ``settled``.  Returns
+        ``V_{k+m}``, the iterate that plain sweeps would reach just before the
+        policy changes (or the fixed point, where it never changes), column
+        by column, and the number of single steps taken.
         """
         current = values[:, :, 0, :]
         bound, _ = self._breaches(chain)
@@ -894,14 +930,55 @@ class DynamicSolver:
             powers.append(powers[-1] @ powers[-1])
 
         def holds_on_policy(v: np.ndarray) -> np.ndarray:
-            return np.all(complying(v) | ~policy, axis=1)
+            # Every state keeps its choice. Outside ``C`` that follows from the
+            # falling values, except at the tie tolerance, which scales with
+            # the value and can loosen as a value falls below zero.
+            return np.all(complying(v) == policy, axis=1)
 
         offset = current - exact
+        steps = 0
+        monotone = np.ones(current.shape[1], dtype=bool)
+        if not self._descends:
+            offset, steps, monotone = self._rigid_steps(offset, step, exact, holds_on_policy, budget, settled)
         for power in reversed(powers):
             trial = np.matmul(power, offset[..., None])[..., 0]
-            keep = holds_on_policy(exact + trial)
+            keep = holds_on_policy(exact + trial) & monotone
             offset = np.where(keep[None, :, None], trial, offset)
-        return (exact + offset)[:, :, None, :]
+        return (exact + offset)[:, :, None, :], steps
+
+    @staticmethod
+    def _rigid_steps(offset, step, exact, holds_on_policy, budget: int, settled: float):
+        """Take single steps ``offset -> M offset`` in the columns whose next step is neither falling nor rising.
+
+        Such a column cannot jump, because its incentive constraints need
+        not move one way.  It takes plain steps of value iteration here,
+        which cost a small fraction of a sweep, until its steps become
+        monotone (from then on it can jump), the policy of any such column
+        would change (the next sweep takes them on) or ``budget`` steps are
+        taken.  A column stops stepping too once a step changes it by at
+        most ``settled``, the pass's stopping rule.  Returns the offsets,
+        the number of steps and where the next step is monotone.
+        """
+        steps = 0
+        active = np.ones(offset.shape[1], dtype=bool)
+        while True:
+            trial = np.matmul(step, offset[..., None])[..., 0]
+            monotone = np.all(trial <= offset, axis=(0, 2)) | np.all(trial >= offset, axis=(0, 2))
+            # A column whose steps stay mixed as they vanish would otherwise
+            # step until the budget runs out; once a step is within the
+            # stopping rule, the sweeps take over and end the pass.
+            moving = np.max(np.abs(trial - offset), axis=(0, 2)) > settled
+            mixed = active & ~monotone & moving
+            if steps >= budget or not mixed.any():
+                return offset, steps, monotone
+            # Stop where any column's policy would change, so that every
+            # column has taken as many steps as the others when the sweeps
+            # resume and watch for a cycle.
+            if not np.all(holds_on_policy(exact + trial)[mixed]):
+                return offset, steps, monotone
+            active = mixed
+            offset = np.where(active[None, :, None], trial, offset)
+            steps += 1
 
     # ------------------------------------------------------------ review nodes
 
@@ -1242,6 +1319,8 @@ class DynamicSolver:
         slack = np.zeros((n, columns, states))
 
         residual = np.inf
+        # A sweep that changes no value by more than this ends the pass.
+        stop = self.tolerance * scale * (1.0 - float(np.max(self.delta)))
         iterations = 0
         converged = False
         stable_codes = 0
@@ -1330,7 +1409,7 @@ class DynamicSolver:
             snapshot = np.stack(codes)
             if previous_codes is not None and np.array_equal(snapshot, previous_codes):
                 stable_codes += 1
-            elif jump:
+            elif jump and self._descends:
                 # A descending treaty only ever removes states from its policy
                 # (see ``_rigid_jump``), so no policy comes back and no cycle is watched for.
                 stable_codes = 0
@@ -1363,7 +1442,7 @@ class DynamicSolver:
             previous_codes = snapshot
 
             # The distance to the fixed point is at most residual / (1 - delta).
-            if residual <= self.tolerance * scale * (1.0 - float(np.max(self.delta))):
+            if residual <= stop:
                 converged = True
                 polished = self._polish(z, chain, policy, base, stored, codes, sweep)
                 if polished is not None:
@@ -1385,9 +1464,13 @@ class DynamicSolver:
                     converged = True
                     break
                 if jump:
-                    # Descending values only ever remove states from the policy,
+                    # Falling values only ever remove states from the policy,
                     # so a few jumps reach the fixed point; check after each.
-                    stored = [self._rigid_jump(stored[0], z, chain)]
+                    jumped, steps = self._rigid_jump(stored[0], z, chain, self.max_iterations - iterations,
+                                                     stop)
+                    stored = [jumped]
+                    # Single steps are sweeps of value iteration too, so they count.
+                    iterations += steps
 
         if start_step is not None and start_step[0] == "continuation":
             slack = self._step(0, self._continuation(start_step[1], chain), z, chain,
