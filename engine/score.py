@@ -28,7 +28,7 @@ from engine.bargaining import bargaining_objective
 from engine.dynamic import BREAKDOWN, COMPLY
 from engine.game import Game
 from engine.solve import Columns, Solver, combine_policies
-from engine.survival import propagate
+from engine.survival import period_at_year, propagate
 
 ENDPOINT_TOLERANCE = 1e-7
 # Decimals kept for located strictness values (zone, accepted intervals, terms) in
@@ -900,14 +900,14 @@ def _outlook(joint: Solver, evaluated: Columns | None, warnings: list[str]):
         }
         for i, name in enumerate(names)
     }
-    # survival[k - 1] is the mass alive during the period that starts k years
-    # after entry into force, at the end of year k. An expiry node at that
-    # boundary and a breakdown or immediate withdrawal in that period are
-    # therefore already counted.
+    # survival[k - 1] is the mass alive during the period in force k years
+    # after entry into force (see ``period_at_year``), at the end of year k.
+    # An expiry node at the start of that period and a breakdown or immediate
+    # withdrawal in it are therefore already counted.
     # Sums of many masses can pass 1 or rise by a few units of rounding, so the
     # reported probabilities are clipped to [0, 1] and the curve never rises.
     alive = np.minimum.accumulate(np.clip(trajectory.alive, 0.0, 1.0))
-    survival = [float(alive[int(round(year * per_year))]) for year in range(1, horizon_years + 1)]
+    survival = [float(alive[period_at_year(year, per_year)]) for year in range(1, horizon_years + 1)]
 
     # A node at the horizon opens the period that the last survival value describes.
     nodes = []

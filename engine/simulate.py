@@ -58,6 +58,7 @@ from engine.phases import EXIT, SUSPENDED
 from engine.report import NODE_SUCCESS
 from engine.score import STRICTNESS_DECIMALS, Score
 from engine.solve import Solver, combine_policies
+from engine.survival import period_at_year
 from engine.worker_pool import WorkerPool, worker_count_problem
 
 BLOCK_SIZE = 10_000
@@ -560,15 +561,15 @@ class Simulation:
     def survival(self) -> list[dict]:
         """Share of paths with the treaty alive after 1, 2, ... years, with 95% bands.
 
-        The row of year ``k`` counts the paths alive during the period that
-        starts ``k`` years after entry into force, as ``survival[k - 1]`` of
+        The row of year ``k`` counts the paths alive during the period in
+        force ``k`` years after entry into force, as ``survival[k - 1]`` of
         the score does, so expiries, lapses and breakdowns decided at that
         moment are already out.
         """
         per_year = 1.0 / self.period_years
         rows = []
         for year in range(1, self.years + 1):
-            period = int(round(year * per_year))
+            period = period_at_year(year, per_year)
             if period >= len(self.counts.alive):
                 break
             estimate, low, high = wilson(int(self.counts.alive[period]), self.paths)

@@ -18,6 +18,8 @@ has happened, and its sum is the expected number of periods alive.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,6 +32,18 @@ from engine.phases import EXIT, NORMAL, SUSPENDED
 NEGLIGIBLE = 1e-13
 # Largest change of a probability in one period that counts as no change.
 STEADY = 1e-16
+
+
+def period_at_year(year: float, per_year: float) -> int:
+    """Return the period in force ``year`` years after entry into force: the last one started by then.
+
+    Treaties end only where a period starts, so the treaty is alive at that
+    moment exactly when it is alive during this period.  Where a period
+    does not divide a year, rounding to the nearest period would take one
+    that starts after the moment.  The small margin keeps a product that
+    should be whole, such as 3 x 12, from falling one period short.
+    """
+    return int(math.floor(year * per_year + 1e-9))
 
 
 @dataclass
