@@ -15,7 +15,9 @@ A candidate is an equilibrium when no strategic party gains by deviating to a
 breach (which triggers permanent mutual defection, as a grim trigger does) or
 to another legal action.  Among the equilibrium candidates the one with the
 largest weighted joint value is selected; ties go to the earlier candidate in
-the order above, so to fewer exits and escapes.  Where no candidate is an
+the order above, so to fewer exits and escapes.  Between two parties' notices
+or escapes, ties go to the party whose name sorts first (``Game.tie_order``),
+so the order in which a file lists the parties does not matter.  Where no candidate is an
 equilibrium the treaty breaks down (``BREAKDOWN``): everyone defects for ever.
 
 Profiles in which two parties take legal actions (notice or escape) in the
@@ -348,7 +350,8 @@ class DynamicSolver:
         self._escape_available = {}
         escape = self.rules.escape
         if escape is not None:
-            for j in range(self.n):
+            # In the tie order, because the layout lists the escapes in this dict's order.
+            for j in self.game.tie_order:
                 targets = phases.after_escape[self._normal, j]
                 available = (targets != NO_ESCAPE)[:, None] & escape.trigger[j][None, :]
                 if self.strategic[j] and available.any():
@@ -453,7 +456,7 @@ class DynamicSolver:
         """
         layout = self._layouts.get(notice_open)
         if layout is None:
-            notice_parties = [j for j in range(self.n) if self.strategic[j]] if notice_open else []
+            notice_parties = [j for j in self.game.tie_order if self.strategic[j]] if notice_open else []
             layout = Layout.build(self.n, notice_parties, self._escape_available, self._everywhere)
             self._layouts[notice_open] = layout
         return layout

@@ -13,6 +13,8 @@ The provision modules in ``provisions/`` produce the ``*Rules`` records below;
 
 from __future__ import annotations
 
+import unicodedata
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -129,9 +131,33 @@ class Game:
         return len(self.parties)
 
     @property
+    def tie_order(self) -> tuple[int, ...]:
+        """Party indices in the order in which ties between parties' legal actions are broken: by name.
+
+        Where two parties' notices or escapes give the same weighted joint
+        value, the selection takes the first in this order. Ordering by name
+        rather than by place in the file keeps the results the same however
+        the file lists the parties.
+        """
+        keys = [(name_key(party.name), party.name, index) for index, party in enumerate(self.parties)]
+        return tuple(index for _, _, index in sorted(keys))
+
+    @property
     def n_states(self) -> int:
         return len(self.states)
 
     @property
     def periods_per_year(self) -> float:
         return 1.0 / self.period_years
+
+
+def name_key(name: str) -> str:
+    """Return what a reader sees of ``name``: the same key for names that look the same.
+
+    NFKC joins composed and decomposed letters and maps fullwidth and other
+    compatibility forms to plain ones. Format characters such as zero-width
+    joiners are dropped, runs of spaces count as one, and case is folded.
+    """
+    normal = unicodedata.normalize("NFKC", name)
+    visible = "".join(char for char in normal if unicodedata.category(char) != "Cf")
+    return " ".join(visible.split()).casefold()

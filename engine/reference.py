@@ -13,9 +13,10 @@ Three algorithms are covered:
   value iteration from an upper bound over the augmented state (clock
   position, phase, environment state), with no shortcut.  Each period it
   evaluates the candidate profiles in the engine's order (everyone complies,
-  party ``j`` gives notice, party ``j`` escapes), keeps those in which no
-  strategic party gains by breaching or by another legal action, and selects
-  the one with the largest weighted joint value.
+  party ``j`` gives notice, party ``j`` escapes, with the parties in the order
+  of ``Game.tie_order``), keeps those in which no strategic party gains by
+  breaching or by another legal action, and selects the one with the largest
+  weighted joint value.
 * For a treaty with a duration provision (sunset clause), ``method`` is
   ignored: backward induction over the term for every column, with the
   value at an expiry node given by a renegotiation value ``V`` (party,
@@ -218,6 +219,7 @@ class Primitives:
         self.curves = [[[float(x), float(y)] for x, y in party.regime_points] for party in game.parties]
         self.transition = [[[float(q) for q in row] for row in party.transition] for party in game.parties]
         self.strategic = [True] * self.n if strategic is None else [bool(flag) for flag in strategic]
+        self.tie_order = list(game.tie_order)
 
         self.no_treaty = [no_treaty_values(self.delta[i], self.defection[i], self.transition[i])
                           for i in range(self.n)]
@@ -530,7 +532,7 @@ def normal_candidates(prim: Primitives, aug: Augmented, z, cont: Continuation, n
 
     withdrawal = aug.withdrawal
     if withdrawal is not None and notice_open:
-        for j in range(n):
+        for j in prim.tie_order:
             if not prim.strategic[j]:
                 continue
             if withdrawal.notice == 0:
@@ -543,7 +545,7 @@ def normal_candidates(prim: Primitives, aug: Augmented, z, cont: Continuation, n
 
     escape = aug.escape
     if escape is not None:
-        for j in range(n):
+        for j in prim.tie_order:
             if not prim.strategic[j] or not bool(escape.trigger[j][s]):
                 continue
             target = aug.after_escape(phase, j)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engine.score import Score
-from engine.spec import name_key
+from engine.game import name_key
 
 # The meaning of the two node columns, shown under every table of nodes.
 NODE_SUCCESS = (

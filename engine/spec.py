@@ -29,7 +29,7 @@ from pydantic import (
 
 from engine.durations import Duration, DurationError, parse_duration, periods_covering, suggest_period
 from engine.errors import NO_VALUE
-from engine.game import BARGAINING_RULES
+from engine.game import BARGAINING_RULES, name_key
 from engine.spec_fields import (
     PAYOFF_LIMIT,
     PAYOFF_SCALE_MINIMUM,
@@ -562,18 +562,6 @@ class TreatySpec(SpecModel):
         if self.environment is not None and self.environment.start is not None:
             return self.environment.start
         return self.state_names[0]
-
-
-def name_key(name: str) -> str:
-    """Return what a reader sees of ``name``: the same key for names that look the same.
-
-    NFKC joins composed and decomposed letters and maps fullwidth and other
-    compatibility forms to plain ones. Format characters such as zero-width
-    joiners are dropped, runs of spaces count as one, and case is folded.
-    """
-    normal = unicodedata.normalize("NFKC", name)
-    visible = "".join(char for char in normal if unicodedata.category(char) != "Cf")
-    return " ".join(visible.split()).casefold()
 
 
 def validation_context(data: Any) -> ValidationContext:
