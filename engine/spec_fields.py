@@ -44,6 +44,7 @@ from engine.durations import (
     parse_duration,
     whole_periods,
 )
+from engine.game import name_key
 
 # A duration longer than this is almost surely a typo, and it would make arrays
 # indexed by period needlessly large.
@@ -112,6 +113,16 @@ def suggest(word: object, choices: list[str] | tuple[str, ...]) -> str | None:
 
 
 def did_you_mean(word: object, choices: list[str] | tuple[str, ...]) -> str:
+    """Return a suggestion to append to an "unknown name" message, or an empty string."""
+    if isinstance(word, str):
+        # A name that looks the same as a known one can differ in characters
+        # a reader cannot see (composed and decomposed letters, say), so the
+        # message shows both with escapes instead of two identical names.
+        for choice in choices:
+            if choice != word and name_key(choice) == name_key(word):
+                return (f"; it differs from `{choice}` only in capitalisation, spaces, invisible "
+                        f"characters or Unicode form ({ascii(word)} here, {ascii(choice)} where "
+                        f"the name is declared), so write it the same way in both places")
     match = suggest(word, choices)
     return f"; did you mean `{match}`?" if match else ""
 

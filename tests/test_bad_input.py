@@ -308,6 +308,15 @@ CASES = [
         "unknown state `crisys`; did you mean `crisis`?",
     ),
     (
+        "defection state in another Unicode form",
+        edit("{calm: 0.2, crisis: 0.6}", "{calm: 0.2, crisis: 0.6, Crisis: 0.1}"),
+        "parties[0].defection_value.Crisis",
+        11,
+        47,
+        "unknown state `Crisis`; it differs from `crisis` only in capitalisation, spaces, invisible "
+        "characters or Unicode form ('Crisis' here, 'crisis' where the name is declared)",
+    ),
+    (
         "defection plain number with several states",
         edit("defection_value: {calm: 0.2, crisis: 0.6}", "defection_value: 0.2"),
         "parties[0].defection_value",
