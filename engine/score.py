@@ -52,6 +52,11 @@ REFINE_ROUNDS = 6
 REFINE_POINTS = 31
 # Lifetimes are propagated for at least this many years before a geometric tail is added.
 LIFETIME_YEARS = 400
+# Where the chance of ending per cycle still changes by more than this
+# fraction between the last two tenths of the propagation, it runs twice as
+# long, up to MAX_LIFETIME_PERIODS periods.
+ENDING_RATE_TOLERANCE = 0.01
+MAX_LIFETIME_PERIODS = 102_400
 
 
 @dataclass
@@ -377,6 +382,36 @@ class _Feasibility:
                 samples[row] = samples[row].add(points, starts[taken], targets[:, taken])
                 brackets[row] = _first_change(brackets[row], points, ok[taken])
         return brackets[:, 1].tolist()
+
+
+def _measured_cycle(cycle: int, periods: int) -> int:
+    """Return the cycle over which the survival ratio is measured: ``cycle``, or one period where it is too long."""
+    # A cycle this long cannot be measured within the propagation.
+    return 1 if cycle >= periods // 2 else cycle
+
+
+def _survival_per_cycle(alive: np.ndarray, cycle: int, back: int) -> float:
+    """Return the survival per cycle over a window of about a tenth of ``alive``, ``back`` windows from its end.
+
+    Both ends of the window sit at the same clock position (an expiry
+    every term, say), so the ratio is measured over whole cycles.
+    """
+    periods = len(alive)
+    cycle = _measured_cycle(cycle, periods)
+    cycles = max(round(periods / 10 / cycle), 1)
+    window = cycles * cycle
+    end = periods - 1 - back * window
+    start = end - window
+    if start < 0 or alive[start] <= 0:
+        return 0.0
+    return (float(alive[end]) / float(alive[start])) ** (1.0 / cycles)
+
+
+def _ending_rate_settled(alive: np.ndarray, cycle: int) -> bool:
+    """Return whether the chance of ending per cycle is the same, to 1%, in the last two windows of ``alive``."""
+    last = 1.0 - _survival_per_cycle(alive, cycle, 0)
+    before = 1.0 - _survival_per_cycle(alive, cycle, 1)
+    return abs(last - before) <= ENDING_RATE_TOLERANCE * max(last, before, 1e-300)
 
 
 def _survival_cycle(solver: Solver) -> int:
@@ -892,6 +927,15 @@ def _outlook(joint: Solver, evaluated: Columns | None, warnings: list[str]):
     years = max(int(math.ceil(horizon / per_year)), LIFETIME_YEARS)
     periods = max(int(round(years * per_year)), int(round(horizon_years * per_year)) + 1)
     trajectory = propagate(joint.core, z, policy, joint.node_own, periods)
+    cycle = _survival_cycle(joint)
+    # The tail of the lifetime assumes that the chance of ending per cycle has
+    # settled. Where it still changes, as when a slow hazard takes over from a
+    # faster one, the propagation runs longer before the tail is added.
+    while (trajectory.tail_mass > 1e-9 and not _ending_rate_settled(trajectory.alive, cycle)
+           and 2 * periods <= MAX_LIFETIME_PERIODS):
+        periods *= 2
+        years = int(math.ceil(periods / per_year))
+        trajectory = propagate(joint.core, z, policy, joint.node_own, periods)
 
     streams = {
         name: {
@@ -934,14 +978,7 @@ def _outlook(joint: Solver, evaluated: Columns | None, warnings: list[str]):
         # clock position (an expiry every term, say). The periods after the
         # propagation then add last_cycle * r / (1 - r) with r that ratio.
         alive = trajectory.alive
-        cycle = _survival_cycle(joint)
-        if cycle >= periods // 2:
-            # A cycle this long cannot be measured within the propagation.
-            cycle = 1
-        cycles = max(round(periods / 10 / cycle), 1)
-        window = cycles * cycle
-        earlier = float(alive[-window - 1]) if periods > window else 0.0
-        survival_per_cycle = (float(alive[-1]) / earlier) ** (1.0 / cycles) if earlier > 0 else 0.0
+        survival_per_cycle = _survival_per_cycle(alive, cycle, 0)
         ending_per_cycle = 1.0 - survival_per_cycle
         if ending_per_cycle <= 1e-9:
             lifetime = None
@@ -951,9 +988,14 @@ def _outlook(joint: Solver, evaluated: Columns | None, warnings: list[str]):
                     f"expected lifetime is unbounded: the treaty is still alive after {years} "
                     f"years with probability {tail:.3g}, and its chance of ending has fallen to zero")
         else:
-            last_cycle = float(alive[-cycle:].sum())
+            measured = _measured_cycle(cycle, len(alive))
+            last_cycle = float(alive[-measured:].sum())
+            floor = lifetime
             lifetime += last_cycle * survival_per_cycle / ending_per_cycle / per_year
-            warnings.append(
-                f"expected lifetime includes an extrapolated tail beyond {years} years "
-                f"(probability {tail:.3g} of still being alive then)")
+            message = (f"expected lifetime includes an extrapolated tail beyond {years} years "
+                       f"(probability {tail:.3g} of still being alive then)")
+            if not _ending_rate_settled(alive, cycle):
+                message += (f"; the chance of ending was still changing then, so the tail is only "
+                            f"a rough estimate, and the lifetime is at least {floor:.1f} years")
+            warnings.append(message)
     return streams, nodes, survival, lifetime
