@@ -17,6 +17,8 @@ example a discount factor of 1.2 from a wide normal) is not scored.  Such
 draws are counted and reported by their first problem, one line per field
 and rule.  A duration field (a term, a notice) cannot be varied, because a
 continuous draw is a whole number of model periods with probability zero.
+Nor can a whole-number field (``model.grid``, ``max_uses``), for the same
+reason.
 """
 
 from __future__ import annotations
@@ -128,7 +130,7 @@ def parse_varied(data: dict, texts: list[str], filename: str = "FILE") -> list[V
     ------
     VaryError
         When an option is malformed, its path names nothing, two options set
-        the same field or a path names a duration field.
+        the same field or a path names a duration or whole-number field.
     """
     fields = []
     seen: dict[tuple, str] = {}
@@ -153,6 +155,13 @@ def parse_varied(data: dict, texts: list[str], filename: str = "FILE") -> list[V
         for target in targets:
             if _is_duration_field(target):
                 raise VaryError(_duration_message(data, path.strip(), target, parsed, filename))
+            if _is_whole_number_field(target):
+                raise VaryError(
+                    f"--vary {path.strip()} names a whole-number field, so every draw would be "
+                    "invalid, because the distributions are continuous and a draw is a whole "
+                    "number with probability zero. Sweep whole numbers instead, with treaty sweep "
+                    f"{shlex.quote(filename)} --x {shlex.quote(path.strip() + '=START:STOP:N')} "
+                    "where (STOP - START) / (N - 1) is a whole number")
         fields.append(VariedField(path.strip(), targets, parsed))
     return fields
 
@@ -175,6 +184,13 @@ def _is_duration_field(target: Target) -> bool:
     if target.unit is not None:
         return True
     return any(node.get("pattern") == DURATION_PATTERN for node in schema_nodes(target.keys))
+
+
+def _is_whole_number_field(target: Target) -> bool:
+    """Return True when the format allows only whole numbers at ``target``, such as ``model.grid``."""
+    # A field that may also be left empty (null) counts by its other forms.
+    nodes = [node for node in schema_nodes(target.keys) if node.get("type") != "null"]
+    return bool(nodes) and all(node.get("type") == "integer" for node in nodes)
 
 
 def _duration_message(data: dict, path: str, target: Target, distribution: Distribution,

@@ -193,6 +193,27 @@ def test_cli_vary_duration_rejected(tmp_path, capsys, vary, advice):
     assert advice.format(file=path) in lines[0]
 
 
+ESCAPE_SPEC = SPEC + "provisions:\n  - {kind: escape_hatch, suspension: 1 year, max_uses: 2}\n"
+
+
+@pytest.mark.parametrize("vary", ["model.grid=uniform(21, 101)",
+                                  "provisions.escape_hatch.max_uses=uniform(1, 4)"])
+def test_cli_vary_whole_number_rejected(tmp_path, capsys, vary):
+    path = tmp_path / "escape.yaml"
+    path.write_text(ESCAPE_SPEC)
+    code = main(["score", str(path), "--vary", vary, "--draws", "3", "--seed", "1"])
+    captured = capsys.readouterr()
+
+    assert code == 2
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1
+    field = vary.partition("=")[0]
+    assert lines[0].startswith(f"error: --vary {field} names a whole-number field, so every draw "
+                               "would be invalid")
+    assert f"treaty sweep {path} --x {field}=START:STOP:N" in lines[0]
+
+
 def test_cli_invalid_draws_grouped(treaty_file, capsys):
     # normal(0.9, 0.2) with seed 1 draws 4 of 10 discounts at or above 1.
     vary = "parties.A.discount=normal(0.9, 0.2)"
