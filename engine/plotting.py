@@ -24,6 +24,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
+from engine.output_files import write_atomically
 from engine.sweep_results import SweepResult
 
 NO_AGREEMENT_LABEL = "no agreement"
@@ -44,10 +45,18 @@ STATUS_MARKERS = {
 def plot_sweep(result: SweepResult, path: str | Path, compare: SweepResult | None = None) -> None:
     """Draw ``result`` (and ``compare`` over it) and save it to ``path``.
 
-    The format follows the suffix of ``path`` (``.png`` or ``.svg``).
+    The format follows the suffix of ``path`` (``.png`` or ``.svg``). The
+    image goes to a temporary file that replaces ``path`` only when complete,
+    so a failed write (``OSError``) leaves an earlier file of that name as it was.
     """
     figure = draw_sweep(result, compare)
-    figure.savefig(path, dpi=120)
+
+    # The temporary file's name ends in ".partial", from which matplotlib could
+    # not infer the format.
+    image_format = Path(path).suffix.lstrip(".").lower() or None
+    write_atomically(
+        path, lambda stream: figure.savefig(stream, format=image_format, dpi=120), binary=True
+    )
 
 
 def draw_sweep(result: SweepResult, compare: SweepResult | None = None) -> Figure:

@@ -16,7 +16,6 @@ This module runs sweeps and defines the ``treaty sweep`` command;
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import importlib.util
 import itertools
@@ -33,6 +32,7 @@ import numpy as np
 from engine.cli_options import StoreOnce
 from engine.closed_forms import FORMULAS, score_closed_form
 from engine.errors import SpecError, count_text, format_path
+from engine.output_files import os_error_reason, write_atomically
 from engine.score import rounded_interval, rounded_terms
 from engine.sweep_axes import (
     Axis,
@@ -671,21 +671,34 @@ def _check_output_request(args: argparse.Namespace) -> None:
         raise SweepError(f"--out and --plot name the same file {args.out!r}; choose two names")
 
 
-def _write_csv_file(path: str, results: list[SweepResult]) -> None:
-    """Write the rows to ``path`` through a temporary file beside it.
+def _write_output_files(
+    args: argparse.Namespace, results: list[SweepResult]
+) -> tuple[list[str], list[str]]:
+    """Write the ``--out`` and ``--plot`` files; return the paths written and a message per failure.
 
-    An interrupt or a full disk during the write then leaves the earlier file
-    whole, where writing in place would have emptied it first.
+    A failed write leaves an earlier file of that name as it was. The other
+    file is still written, and the rows are still printed, so that a full
+    disk or an unwritable plot does not lose the solved points.
     """
-    partial = f"{path}.{os.getpid()}.partial"
-    try:
-        with open(partial, "x", encoding="utf-8", newline="") as stream:
-            write_csv(results, stream)
-        os.replace(partial, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(partial)
-        raise
+    written = []
+    problems = []
+    if args.out:
+        try:
+            write_atomically(args.out, lambda stream: write_csv(results, stream))
+            written.append(args.out)
+        except OSError as error:
+            problems.append(f"{args.out}: cannot write the CSV file: {os_error_reason(error)}")
+
+    if args.plot:
+        from engine.plotting import plot_sweep
+
+        compare = results[1] if len(results) > 1 else None
+        try:
+            plot_sweep(results[0], args.plot, compare=compare)
+            written.append(args.plot)
+        except OSError as error:
+            problems.append(f"{args.plot}: cannot write the plot: {os_error_reason(error)}")
+    return written, problems
 
 
 def _same_file(first: str, second: str) -> bool:
@@ -701,8 +714,9 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     """Run ``treaty sweep`` from parsed arguments and return the exit code.
 
     Exit code 0 when the sweep ran, even if some points are invalid or failed
-    (their rows show it), and 2 for a request that cannot run, with one
-    ``error:`` line on stderr.
+    (their rows show it). Exit code 2 for a request that cannot run, with one
+    ``error:`` line on stderr, and for an output file that could not be
+    written, with one ``error:`` line per such file after the printed rows.
     """
     try:
         _check_output_request(args)
@@ -714,27 +728,22 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         print(_one_error_line(error), file=sys.stderr)
         return 2
 
-    if args.out:
-        try:
-            _write_csv_file(args.out, results)
-        except OSError as error:
-            print(f"error: {args.out}: cannot write the CSV file: {error.strerror}", file=sys.stderr)
-            return 2
-
-    if args.plot:
-        from engine.plotting import plot_sweep
-
-        compare = results[1] if len(results) > 1 else None
-        plot_sweep(results[0], args.plot, compare=compare)
-
+    # The files come first, so that a reader who closes stdout early, as in
+    # `| head`, still gets them.
+    written, problems = _write_output_files(args, results)
     try:
-        _print_results(args, results)
+        _print_results(args, results, written)
     except BrokenPipeError:
         # The reader closed stdout early (`| head`). Point stdout at devnull so
         # that the interpreter's final flush does not fail a second time.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-    return 0
+    finally:
+        # Printed after the rows, so that they are the last lines on a terminal,
+        # and also when printing the rows failed.
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+    return 2 if problems else 0
 
 
 def _one_error_line(error: SpecError) -> str:
@@ -747,7 +756,8 @@ def _one_error_line(error: SpecError) -> str:
     return line
 
 
-def _print_results(args: argparse.Namespace, results: list[SweepResult]) -> None:
+def _print_results(args: argparse.Namespace, results: list[SweepResult], written: list[str]) -> None:
+    """Print the rows on stdout, followed in the table format by a line for each file written."""
     if args.json:
         json.dump(json_rows(results), sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -755,13 +765,11 @@ def _print_results(args: argparse.Namespace, results: list[SweepResult]) -> None
         return
 
     for result in results:
-        sys.stdout.write(_human_output(result, wrote_csv=bool(args.out)))
+        sys.stdout.write(_human_output(result, wrote_csv=args.out in written))
     if len(results) > 1:
         sys.stdout.write(_difference_line(results[0], results[1]) + "\n")
-    if args.out:
-        print(f"wrote {args.out}")
-    if args.plot:
-        print(f"wrote {args.plot}")
+    for path in written:
+        print(f"wrote {path}")
     sys.stdout.flush()
 
 

@@ -1,5 +1,6 @@
 """Sweep plots: files written, regions drawn and labelled."""
 
+import errno
 import struct
 
 import numpy as np
@@ -239,3 +240,36 @@ def test_2d_compare_labels_first_design_region():
     labels = legend_labels(draw_sweep(first, second))
     assert "no agreement under a.yaml" in labels
     assert "agreement only under b.yaml" in labels
+
+
+@pytest.mark.parametrize("suffix", [".png", ".svg"])
+def test_plot_format_follows_suffix(tmp_path, suffix):
+    # The image is drawn into a temporary file, whose name does not end in the suffix.
+    path = tmp_path / f"sweep{suffix}"
+    plot_sweep(make_1d(lambda x: x < 0.5), path)
+
+    head = path.read_bytes()[:100]
+    if suffix == ".png":
+        assert head.startswith(b"\x89PNG")
+    else:
+        assert b"<svg" in head or b"<?xml" in head
+    assert [item.name for item in tmp_path.iterdir()] == [path.name]
+
+
+def test_failed_plot_keeps_old_file(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    path = tmp_path / "sweep.png"
+    path.write_bytes(b"earlier plot")
+
+    def write_part_then_fail(figure, stream, **options):
+        stream.write(b"\x89PNG partial")
+        raise OSError(errno.EFBIG, "File too large")
+
+    monkeypatch.setattr(Figure, "savefig", write_part_then_fail)
+
+    with pytest.raises(OSError, match="File too large"):
+        plot_sweep(make_1d(lambda x: True), path)
+
+    assert path.read_bytes() == b"earlier plot"
+    assert [item.name for item in tmp_path.iterdir()] == ["sweep.png"]

@@ -6,6 +6,7 @@ derived in the test.
 """
 
 import csv
+import errno
 import io
 import json
 import os
@@ -701,3 +702,109 @@ def test_interrupted_csv_keeps_old_file(tmp_path, capsys, monkeypatch):
     assert err.strip() == "interrupted"
     assert out_path.read_text() == "earlier rows\n"
     assert sorted(item.name for item in tmp_path.iterdir()) == ["rows.csv", "treaty.yaml"]
+
+
+def fail_savefig(monkeypatch):
+    """Make matplotlib's write of the plot fail after a first part, as at a file size limit."""
+    from matplotlib.figure import Figure
+
+    def write_part_then_fail(figure, stream, **options):
+        stream.write(b"\x89PNG partial")
+        raise OSError(errno.EFBIG, "File too large")
+
+    monkeypatch.setattr(Figure, "savefig", write_part_then_fail)
+
+
+def test_failed_plot_keeps_rows_and_old_file(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("matplotlib")
+    path = write_fixture(tmp_path)
+    out_path = tmp_path / "rows.csv"
+    plot_path = tmp_path / "sweep.png"
+    plot_path.write_bytes(b"earlier plot")
+    fail_savefig(monkeypatch)
+
+    code, out, err = run([path, "--x", "parties.*.discount=0.5:0.9:3", "--formula", "per-period",
+                          "--out", str(out_path), "--plot", str(plot_path), "--quiet"], capsys)
+
+    assert code == 2
+    assert err.splitlines() == [f"error: {plot_path}: cannot write the plot: File too large"]
+    # The table and the CSV file still hold every solved point.
+    assert [line.split()[0] for line in out.splitlines()[2:5]] == ["0.5", "0.7", "0.9"]
+    assert f"wrote {out_path}" in out
+    assert f"wrote {plot_path}" not in out
+    assert len(list(csv.DictReader(out_path.open()))) == 3
+    assert plot_path.read_bytes() == b"earlier plot"
+    assert sorted(item.name for item in tmp_path.iterdir()) == ["rows.csv", "sweep.png", "treaty.yaml"]
+
+
+def test_failed_plot_keeps_json_rows(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("matplotlib")
+    path = write_fixture(tmp_path)
+    plot_path = tmp_path / "sweep.png"
+    fail_savefig(monkeypatch)
+
+    code, out, err = run([path, "--x", "parties.*.discount=0.5:0.9:3", "--formula", "per-period",
+                          "--plot", str(plot_path), "--json", "--quiet"], capsys)
+
+    assert code == 2
+    assert err.splitlines() == [f"error: {plot_path}: cannot write the plot: File too large"]
+    assert len(json.loads(out)) == 3
+    assert not plot_path.exists()
+
+
+def test_failed_csv_keeps_plot_and_rows(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("matplotlib")
+    path = write_fixture(tmp_path)
+    out_path = tmp_path / "rows.csv"
+    out_path.write_text("earlier rows\n")
+    plot_path = tmp_path / "sweep.png"
+
+    def write_part_then_fail(results, stream):
+        stream.write("parties.*.discount,status\n")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(sweep, "write_csv", write_part_then_fail)
+    code, out, err = run([path, "--x", "parties.*.discount=0.5:0.9:3", "--formula", "per-period",
+                          "--out", str(out_path), "--plot", str(plot_path), "--quiet"], capsys)
+
+    assert code == 2
+    assert err.splitlines() == [f"error: {out_path}: cannot write the CSV file: No space left on device"]
+    assert [line.split()[0] for line in out.splitlines()[2:5]] == ["0.5", "0.7", "0.9"]
+    assert f"wrote {plot_path}" in out
+    assert f"wrote {out_path}" not in out
+    assert png_size(plot_path) == (900, 720)
+    assert out_path.read_text() == "earlier rows\n"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="needs the POSIX file size limit")
+def test_plot_under_file_size_limit(tmp_path):
+    # The real failure: `ulimit -f` with SIGXFSZ ignored makes the PNG write
+    # fail with EFBIG, deep inside Pillow.
+    pytest.importorskip("matplotlib")
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    path = write_fixture(tmp_path)
+    out_path = tmp_path / "rows.csv"
+    plot_path = tmp_path / "sweep.png"
+    plot_path.write_bytes(b"earlier plot")
+
+    def limit_file_size():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (8192, 8192))
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "sweep", path, "--x", "parties.*.discount=0.5:0.9:3",
+         "--formula", "per-period", "--out", str(out_path), "--plot", str(plot_path), "--quiet"],
+        cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=120,
+        preexec_fn=limit_file_size,
+    )
+
+    assert completed.stderr.splitlines() == [f"error: {plot_path}: cannot write the plot: File too large"]
+    assert completed.returncode == 2
+    assert f"wrote {out_path}" in completed.stdout
+    assert [line.split()[0] for line in completed.stdout.splitlines()[2:5]] == ["0.5", "0.7", "0.9"]
+    assert plot_path.read_bytes() == b"earlier plot"
+    assert sorted(item.name for item in tmp_path.iterdir()) == ["rows.csv", "sweep.png", "treaty.yaml"]
