@@ -227,16 +227,21 @@ def _run_schema(arguments: argparse.Namespace) -> int:
         sys.stdout.write(text)
         return EXIT_OK
 
+    from engine.output_files import os_error_reason, write_atomically
     from engine.sweep import SweepError, check_output_path
 
     try:
         check_output_path("--output", arguments.output)
-        Path(arguments.output).write_text(text, encoding="utf-8")
     except SweepError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_INVALID
+
+    # Written through a temporary file, so that a failed write keeps an earlier schema.
+    try:
+        write_atomically(arguments.output, lambda stream: stream.write(text))
     except OSError as error:
-        print(f"error: invalid --output file {arguments.output!r}: {error.strerror}", file=sys.stderr)
+        print(f"error: {arguments.output}: cannot write the schema file: {os_error_reason(error)}",
+              file=sys.stderr)
         return EXIT_INVALID
     return EXIT_OK
 
