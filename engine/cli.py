@@ -1,8 +1,14 @@
 """The ``treaty`` command: check, score, compare and simulate treaty files, print the JSON Schema.
 
 Results go to stdout; problems go to stderr, one ``error:`` line each. Exit codes:
-0 success, 2 an invalid treaty file, 3 a solver failure. Any other exception is a bug
-in the engine and propagates with its traceback.
+0 success; 2 an invalid treaty file or request, or an output that cannot be written;
+3 a solver failure. Any other exception is a bug in the engine and propagates with
+its traceback.
+
+An output file (``schema -o``, ``sweep --out`` and ``--plot``) replaces an earlier
+file of that name only once it is complete, so a failed write keeps the earlier one.
+A failed write to stdout itself, as to a full disk, to ``/dev/full`` or to a stdout
+closed with ``>&-``, prints ``error: cannot write the output: REASON`` and exits with 2.
 
 A reader that closes the output early, as in ``treaty score --json FILE | head``, stops
 the command without a traceback and with status 141, the shell's status for a writer
@@ -27,6 +33,7 @@ from importlib import metadata
 from pathlib import Path
 
 from engine.build import build_game
+from engine.checked_output import CheckedOutput, OutputWriteError
 from engine.cli_options import StoreOnce, given_options
 from engine.errors import SolverError, SpecError
 from engine.heartbeat import Heartbeat
@@ -55,20 +62,33 @@ def main(argv: list[str] | None = None) -> int:
         # and they stay so.
         if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             signal.signal(signal.SIGINT, _interrupt)
+
+    # Every command prints through this wrapper, which distinguishes a failed
+    # write to stdout from an OSError elsewhere, which is a bug.
+    stdout = sys.stdout
+    checked_stdout = CheckedOutput(stdout)
+    sys.stdout = checked_stdout
     try:
         exit_code = _run_command(argv)
         # Flush inside the handler, because output still buffered here would
-        # otherwise meet the closed pipe during interpreter shutdown.
+        # otherwise meet the closed pipe or the full disk during interpreter shutdown.
         sys.stdout.flush()
+        if checked_stdout.failure is not None:
+            raise checked_stdout.failure
     except BrokenPipeError:
-        _discard_closed_output()
+        _discard_failed_output()
         return EXIT_BROKEN_PIPE
+    except OutputWriteError as error:
+        _report(f"error: cannot write the output: {error.strerror}")
+        _discard_failed_output()
+        return EXIT_INVALID
     except KeyboardInterrupt:
         # Ctrl-C is a request rather than a failure, so it gets one line and no
         # traceback. Sweeps, draws and simulations have stopped their workers.
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
+        sys.stdout = stdout
         if argv is None:
             # Python resets its handlers to the default at shutdown, where a late
             # Ctrl-C or SIGTERM would end the process with the signal's status
@@ -112,19 +132,40 @@ def _run_command(argv: list[str] | None) -> int:
     return arguments.run(arguments)
 
 
-def _discard_closed_output() -> None:
-    """Point stdout or stderr at devnull where its pipe is closed with output still buffered.
+def _discard_failed_output() -> None:
+    """Point stdout or stderr at devnull where a write failed with output still buffered.
 
     Without this, the interpreter's last flush at exit raises again on that stream,
-    prints a second error and exits with status 120.
+    prints a second error and exits with status 120. A closed pipe and a full
+    disk are both such failures.
     """
     for stream in (sys.stdout, sys.stderr):
+        if stream is None:
+            continue
         try:
             stream.flush()
-        except BrokenPipeError:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, stream.fileno())
-            os.close(devnull)
+        except OSError:
+            _point_at_devnull(stream)
+
+
+def _point_at_devnull(stream) -> None:
+    try:
+        descriptor = stream.fileno()
+    except (OSError, ValueError):
+        # A stream without a file descriptor, such as a test's capture, is
+        # not flushed at exit.
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, descriptor)
+    os.close(devnull)
+
+
+def _report(line: str) -> None:
+    """Print ``line`` on stderr, unless stderr cannot be written either."""
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except OSError:
+        pass
 
 
 def _build_parser() -> argparse.ArgumentParser:

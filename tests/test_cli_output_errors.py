@@ -1,10 +1,14 @@
-"""`treaty schema -o` when its output file cannot be written.
+"""`treaty` when its output cannot be written.
 
-The schema goes to a temporary file beside the target, so a failed write keeps
-an earlier file of that name.
+A write to stdout can fail with a full disk, a file size limit or a stdout that the
+shell closed (`>&-`). Each must end the command with one `error:` line on stderr and
+exit code 2, never a traceback. Most tests call ``main`` with ``sys.stdout`` replaced
+by a stream that fails. The subprocess tests write to ``/dev/full`` and to a closed
+stdout, where the interpreter's own flush at exit could fail a second time.
 """
 
 import errno
+import io
 import os
 import subprocess
 import sys
@@ -12,10 +16,30 @@ from pathlib import Path
 
 import pytest
 
-from engine import output_files
+from engine import cli, output_files
 from engine.cli import EXIT_INVALID, main
 
 ROOT = Path(__file__).resolve().parents[1]
+MINIMAL = str(ROOT / "tests" / "data" / "minimal.yaml")
+FULL_DISK = "error: cannot write the output: No space left on device"
+
+COMMANDS = {
+    "check": ["check", MINIMAL],
+    "schema": ["schema"],
+    "score": ["score", MINIMAL],
+    "score-json": ["score", "--json", MINIMAL],
+    "compare-json": ["compare", "--json", MINIMAL, MINIMAL],
+    "sweep": ["sweep", MINIMAL, "--x", "parties.A.discount=0.5:0.9:2", "--quiet"],
+    "sweep-json": ["sweep", MINIMAL, "--x", "parties.A.discount=0.5:0.9:2", "--json", "--quiet"],
+    "help": ["--help"],
+}
+
+
+class FullStream(io.StringIO):
+    """A text stream on a full disk: every write and flush of pending text fails."""
+
+    def write(self, text):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
 class FailingFile:
@@ -48,6 +72,93 @@ def fail_file_writes_after(monkeypatch, limit):
         return FailingFile(open(path, mode, **kwargs), limit)
 
     monkeypatch.setattr(output_files, "open", open_limited, raising=False)
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_full_stdout_one_error_line(name, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdout", FullStream())
+
+    code = main(COMMANDS[name])
+
+    err = capsys.readouterr().err
+    assert code == EXIT_INVALID
+    assert err.splitlines() == [FULL_DISK]
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_closed_stdout_one_error_line(name, monkeypatch, capsys):
+    # Python sets sys.stdout to None when the shell starts it with stdout closed.
+    monkeypatch.setattr(sys, "stdout", None)
+
+    code = main(COMMANDS[name])
+
+    err = capsys.readouterr().err
+    assert code == EXIT_INVALID
+    assert err.splitlines() == ["error: cannot write the output: standard output is closed"]
+
+
+def test_closed_stdout_schema_to_file(tmp_path, monkeypatch, capsys):
+    # A command that prints nothing does not need stdout.
+    target = tmp_path / "treaty.schema.json"
+    monkeypatch.setattr(sys, "stdout", None)
+
+    code = main(["schema", "-o", str(target)])
+
+    assert code == 0
+    assert capsys.readouterr().err == ""
+    assert target.read_text(encoding="utf-8") == cli.schema_text()
+
+
+def test_stdout_restored_after_failure(monkeypatch, capsys):
+    full = FullStream()
+    monkeypatch.setattr(sys, "stdout", full)
+
+    main(["check", MINIMAL])
+
+    assert sys.stdout is full
+
+
+def test_other_os_error_keeps_traceback(monkeypatch, capsys):
+    # Only a failed write to stdout is reported in one line. An OSError from
+    # elsewhere is a bug, which keeps its traceback.
+    def fail_elsewhere(filename):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(cli, "_score_file", fail_elsewhere)
+
+    with pytest.raises(OSError):
+        main(["score", MINIMAL])
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("buffered", [True, False], ids=["buffered", "unbuffered"])
+@pytest.mark.parametrize("name", ["check", "schema", "score-json", "sweep-json"])
+def test_dev_full_stdout(name, buffered):
+    env = dict(os.environ)
+    env.pop("PYTHONUNBUFFERED", None)
+    if not buffered:
+        env["PYTHONUNBUFFERED"] = "1"
+
+    with open("/dev/full", "w") as full:
+        completed = subprocess.run(
+            [sys.executable, "-m", "engine.cli", *COMMANDS[name]],
+            cwd=ROOT, env=env, stdout=full, stderr=subprocess.PIPE, text=True, timeout=120,
+        )
+
+    # One line, and no second error from the interpreter's flush at exit.
+    assert completed.stderr.splitlines() == [FULL_DISK]
+    assert completed.returncode == EXIT_INVALID
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="closes stdout with a POSIX shell")
+def test_shell_closed_stdout():
+    completed = subprocess.run(
+        ["sh", "-c", 'exec "$@" >&-', "sh", sys.executable, "-m", "engine.cli", "score", MINIMAL],
+        cwd=ROOT, stderr=subprocess.PIPE, text=True, timeout=120,
+    )
+
+    assert completed.stderr.splitlines() == ["error: cannot write the output: standard output is closed"]
+    assert completed.returncode == EXIT_INVALID
 
 
 def test_schema_write_failure_keeps_old_file(tmp_path, monkeypatch, capsys):

@@ -776,6 +776,31 @@ def test_failed_csv_keeps_plot_and_rows(tmp_path, capsys, monkeypatch):
     assert out_path.read_text() == "earlier rows\n"
 
 
+def test_plot_error_reported_when_stdout_fails(tmp_path, capsys, monkeypatch):
+    # The files are written before the rows are printed, and a failed file is
+    # still reported when printing the rows fails too.
+    pytest.importorskip("matplotlib")
+    path = write_fixture(tmp_path)
+    out_path = tmp_path / "rows.csv"
+    plot_path = tmp_path / "sweep.png"
+    fail_savefig(monkeypatch)
+
+    class FullStream(io.StringIO):
+        def write(self, text):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("sys.stdout", FullStream())
+    code = main(["sweep", path, "--x", "parties.*.discount=0.5:0.9:3", "--formula", "per-period",
+                 "--out", str(out_path), "--plot", str(plot_path), "--quiet"])
+
+    assert code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {plot_path}: cannot write the plot: File too large",
+        "error: cannot write the output: No space left on device",
+    ]
+    assert len(list(csv.DictReader(out_path.open()))) == 3
+
+
 @pytest.mark.skipif(os.name != "posix", reason="needs the POSIX file size limit")
 def test_plot_under_file_size_limit(tmp_path):
     # The real failure: `ulimit -f` with SIGXFSZ ignored makes the PNG write
