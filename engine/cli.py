@@ -2,8 +2,9 @@
 
 Results go to stdout; problems go to stderr, one ``error:`` line each. Exit codes:
 0 success; 2 an invalid treaty file or request, or an output that cannot be written;
-3 a solver failure. Any other exception is a bug in the engine and propagates with
-its traceback.
+3 a solver failure, a model too large to solve, or one that needs more memory than
+the process can get (``MemoryError``). Any other exception is a bug in the engine and
+propagates with its traceback.
 
 An output file (``schema -o``, ``sweep --out`` and ``--plot``) replaces an earlier
 file of that name only once it is complete, so a failed write keeps the earlier one.
@@ -49,6 +50,12 @@ EXIT_BROKEN_PIPE = 141
 # 128 + SIGINT (2), the status a shell reports for a command ended by Ctrl-C.
 EXIT_INTERRUPTED = 130
 
+OUT_OF_MEMORY = (
+    "error: the model needs more memory than this process could get; use a coarser `period`, "
+    "a smaller `model.grid`, shorter durations or a shorter `model.horizon`, or run with a "
+    "higher memory limit"
+)
+
 SCHEMA_FILE = Path(__file__).with_name("treaty.schema.json")
 
 
@@ -82,6 +89,12 @@ def main(argv: list[str] | None = None) -> int:
         _report(f"error: cannot write the output: {error.strerror}")
         _discard_failed_output()
         return EXIT_INVALID
+    except MemoryError:
+        # numpy raises it for an array larger than the memory left, often under
+        # a limit such as `ulimit -v` or a batch system's. The solver's own size
+        # check (engine.solve.MAX_VALUES) catches only the largest models.
+        _report(OUT_OF_MEMORY)
+        return EXIT_SOLVER
     except KeyboardInterrupt:
         # Ctrl-C is a request rather than a failure, so it gets one line and no
         # traceback. Sweeps, draws and simulations have stopped their workers.

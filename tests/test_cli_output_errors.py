@@ -1,4 +1,4 @@
-"""`treaty` when its output cannot be written.
+"""`treaty` when its output cannot be written, or when the model does not fit in memory.
 
 A write to stdout can fail with a full disk, a file size limit or a stdout that the
 shell closed (`>&-`). Each must end the command with one `error:` line on stderr and
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from engine import cli, output_files
-from engine.cli import EXIT_INVALID, main
+from engine.cli import EXIT_INVALID, EXIT_SOLVER, main
 
 ROOT = Path(__file__).resolve().parents[1]
 MINIMAL = str(ROOT / "tests" / "data" / "minimal.yaml")
@@ -199,3 +199,27 @@ def test_schema_under_file_size_limit(tmp_path):
     assert completed.returncode == EXIT_INVALID
     assert target.read_text() == earlier
     assert [item.name for item in tmp_path.iterdir()] == ["treaty.schema.json"]
+
+
+@pytest.mark.parametrize("argv", [
+    pytest.param(["score", MINIMAL], id="score"),
+    pytest.param(["score", "--json", MINIMAL], id="score-json"),
+    pytest.param(["compare", MINIMAL, MINIMAL], id="compare"),
+    pytest.param(["sweep", MINIMAL, "--x", "parties.A.discount=0.5:0.9:2", "--quiet"], id="sweep"),
+])
+def test_memory_error_one_line_exit_3(argv, monkeypatch, capsys):
+    # numpy raises a subclass of MemoryError for an array larger than the memory left.
+    def allocate_too_much(*args, **kwargs):
+        raise MemoryError("Unable to allocate 130. MiB for an array")
+
+    monkeypatch.setattr("engine.score.score_game", allocate_too_much)
+
+    code = main(argv)
+
+    captured = capsys.readouterr()
+    assert code == EXIT_SOLVER
+    assert captured.out == ""
+    assert captured.err.splitlines() == [cli.OUT_OF_MEMORY]
+    assert "more memory" in cli.OUT_OF_MEMORY
+    for advice in ("`period`", "`model.grid`", "`model.horizon`"):
+        assert advice in cli.OUT_OF_MEMORY
