@@ -395,8 +395,7 @@ class Progress:
         width = 30
         filled = int(width * done / self.total)
         bar = "#" * filled + "." * (width - filled)
-        self.stream.write(f"\rsweep [{bar}] {done}/{self.total} points, {elapsed:.1f} s")
-        self.stream.flush()
+        self._write(f"\rsweep [{bar}] {done}/{self.total} points, {elapsed:.1f} s")
         self.last_drawn = now
         self.drawn = True
 
@@ -408,14 +407,24 @@ class Progress:
             return
         self.last_tenth = tenth
         percent = 100 * done // self.total
-        self.stream.write(f"sweep: {done}/{self.total} points ({percent}%), {elapsed:.1f} s\n")
-        self.stream.flush()
+        self._write(f"sweep: {done}/{self.total} points ({percent}%), {elapsed:.1f} s\n")
 
     def close(self) -> None:
         # Plain lines end with their own newline, so only the redrawn bar needs one.
-        if self.drawn:
-            self.stream.write("\n")
+        if self.drawn and self.enabled:
+            self._write("\n")
+
+    def _write(self, text: str) -> None:
+        try:
+            self.stream.write(text)
             self.stream.flush()
+        except BrokenPipeError:
+            # A reader gone, as in `2>&1 | head`, stops the command (status 141).
+            raise
+        except (AttributeError, OSError, ValueError):
+            # A closed or full stderr (None, when the shell closed it) ends the
+            # progress report, not the sweep, whose rows go to stdout.
+            self.enabled = False
 
 
 def _is_terminal(stream: TextIO) -> bool:

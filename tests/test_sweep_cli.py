@@ -833,3 +833,22 @@ def test_plot_under_file_size_limit(tmp_path):
     assert [line.split()[0] for line in completed.stdout.splitlines()[2:5]] == ["0.5", "0.7", "0.9"]
     assert plot_path.read_bytes() == b"earlier plot"
     assert sorted(item.name for item in tmp_path.iterdir()) == ["rows.csv", "sweep.png", "treaty.yaml"]
+
+
+@pytest.mark.parametrize("stream", [None, "full"], ids=["closed", "full"])
+def test_progress_unwritable_stderr_keeps_sweeping(monkeypatch, stream):
+    # A closed or full stderr ends the progress report, not the sweep.
+    class FullStream(io.StringIO):
+        def write(self, text):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("sys.stderr", FullStream() if stream == "full" else None)
+    clock = iter([100.0, 101.5, 102.5, 103.5])
+    monkeypatch.setattr(sweep.time, "monotonic", lambda: next(clock))
+
+    bar = sweep.Progress(3, enabled=True)
+    bar.update(1)
+    bar.update(2)
+    bar.close()
+
+    assert not bar.enabled
