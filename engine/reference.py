@@ -899,7 +899,10 @@ def renegotiate(prim: Primitives, duration, run: SunsetPass, hints=None):
         for g, column in enumerate(offered):
             column_gains = [column[i][s] - prim.no_treaty[i][s] for i in range(n)]
             starts_complying = duration.delay > 0 or run.starts[g][s] == COMPLY
-            if starts_complying and all(gain >= 0.0 for gain in column_gains):
+            # As in the engine, terms that leave every party where the lapse would are no agreement.
+            someone_gains = any(gain > TIE_TOLERANCE * (1.0 + abs(prim.no_treaty[i][s]))
+                                for i, gain in enumerate(column_gains))
+            if starts_complying and someone_gains and all(gain >= 0.0 for gain in column_gains):
                 gains[g] = column_gains
         if not gains:
             agreements.append([])

@@ -22,6 +22,7 @@ from engine.bargaining import bargaining_objective, nash_lottery
 from engine.dynamic import (
     COMPLY,
     NOTICE_CODE,
+    TIE_TOLERANCE,
     Chain,
     DynamicSolver,
     NodeOutcome,
@@ -135,7 +136,11 @@ class Solver:
             gains = offered - no_treaty[:, None, :]
             held_back = None
             if feasible is None:
-                feasible = np.all(gains >= 0, axis=0)
+                # Terms that leave every party exactly where the lapse would,
+                # such as a new treaty that breaks down as soon as it starts
+                # after a delay, are no agreement, so some party must gain.
+                someone_gains = np.any(gains > TIE_TOLERANCE * (1.0 + np.abs(no_treaty[:, None, :])), axis=0)
+                feasible = np.all(gains >= 0, axis=0) & someone_gains
                 if self.game.rules.duration.delay == 0:
                     # A new treaty must start with everyone complying, as the
                     # first agreement must. Terms left out only because it

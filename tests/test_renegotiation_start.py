@@ -97,3 +97,34 @@ def test_start_rule_warning_names_each_start():
     assert len(notes) == 1
     assert notes[0].startswith("renegotiation at an expiry in state `crisis` fails")
     assert "would start with B giving notice or A invoking the escape hatch," in notes[0]
+
+
+# Iceland's incentive fails in `normal` at every strictness, so every treaty
+# breaks down as soon as it starts. After the 100-year delay of renegotiation
+# it then gives each party exactly what the lapse gives: nothing is agreed.
+BREAKS_DOWN_AT_ONCE = """schema: treaty/v1
+name: breaks down at once
+environment:
+  start: normal
+  persistence: 0.8
+  states: {normal: 0.7, scarce: 0.3}
+parties:
+  - name: Norway
+    discount: 0.93
+    defection_value: {normal: 0.3, scarce: 0.8}
+    regime_value: [[0, 0.4], [1, 0.6]]
+    breach_cost: 0.2
+  - name: Iceland
+    discount: 0.9
+    defection_value: {normal: 0.35, scarce: 0.7}
+    regime_value: [[0, 0.6], [1, 0.35]]
+provisions:
+  - {kind: duration, term: 5 years, renegotiation: {delay: 100 years}}
+"""
+
+
+def test_no_terms_agreed_that_gain_nothing():
+    score = score_game(build_game(parse_treaty_text(BREAKS_DOWN_AT_ONCE)))
+
+    assert not score.agreement
+    assert all(not entries for entries in score.to_dict()["renegotiation_terms"].values())
