@@ -303,14 +303,24 @@ def _builtin_message(kind: str, value: object, context: dict, default: str) -> t
         "greater_than": ("must be greater than {}", "gt"),
         "less_than_equal": ("must be at most {}", "le"),
         "less_than": ("must be less than {}", "lt"),
-        "too_short": ("needs at least {} items", "min_length"),
-        "too_long": ("allows at most {} items", "max_length"),
     }
+    if kind in ("too_short", "too_long"):
+        return _length_message(kind, context), None
     if kind in bounds:
         template, key = bounds[kind]
         return template.format(_bound_text(context.get(key))), None
 
     return default, None
+
+
+def _length_message(kind: str, context: dict) -> str:
+    """Format a list length bound, such as "needs at least 1 item" or "allows at most 3 items"."""
+    if kind == "too_short":
+        limit, text = context.get("min_length"), "needs at least"
+    else:
+        limit, text = context.get("max_length"), "allows at most"
+    noun = "item" if limit == 1 else "items"
+    return f"{text} {_bound_text(limit)} {noun}"
 
 
 def _bound_text(bound: object) -> str:

@@ -433,6 +433,14 @@ CASES = [
         "unknown state `crises`; did you mean `crisis`?",
     ),
     (
+        "trigger no states",
+        edit("[crisis]", "[]"),
+        "provisions[2].trigger.states",
+        23,
+        15,
+        "needs at least 1 item (got a list of 0 items)",
+    ),
+    (
         "trigger misspelled",
         edit("trigger: {states: [crisis]}", "trigger: discretionery"),
         "provisions[2].trigger",
