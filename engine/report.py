@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from engine.number_text import interval_text, terms_text
 from engine.score import Score
 from engine.game import name_key
 
@@ -23,7 +24,13 @@ def _number(value, digits: int = 4) -> str:
 def _interval(interval) -> str:
     if interval is None:
         return "none"
-    return f"[{interval[0]:.4f}, {interval[1]:.4f}]"
+    return interval_text(interval)
+
+
+def _terms(score: Score) -> str:
+    if score.terms is None:
+        return "-"
+    return terms_text(score.terms, score.zone)
 
 
 def _lifetime(score: Score) -> str:
@@ -81,7 +88,7 @@ def format_score(score: Score) -> str:
     lines = [f"{score.treaty}", f"  verdict: {verdict}"]
     if score.agreement:
         lines.append(f"  zone of agreement: {_interval(score.zone)}")
-        lines.append(f"  terms ({score.settings['bargaining']}): {score.terms:.4f}")
+        lines.append(f"  terms ({score.settings['bargaining']}): {_terms(score)}")
     if score.proposal is not None:
         accepted = "accepted" if score.proposal["accepted"] else "rejected" + _rejection(score.proposal)
         lines.append(f"  proposal at strictness {score.proposal['strictness']:.4f}: {accepted}")
@@ -149,7 +156,7 @@ def format_comparison(scores: list[Score], files: list[str] | None = None) -> st
     rows = [header]
     rows.append(["verdict", *["agreement" if s.agreement else "no agreement" for s in scores]])
     rows.append(["zone", *[_interval(s.zone) for s in scores]])
-    rows.append(["terms", *[_number(s.terms) for s in scores]])
+    rows.append(["terms", *[_terms(s) for s in scores]])
     rows.append(["expected lifetime", *[_lifetime(s) for s in scores]])
     for year in (10, 25):
         rows.append([f"alive after {year} years",

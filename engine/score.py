@@ -153,13 +153,22 @@ def rounded_interval(interval: tuple[float, float] | None) -> list[float] | None
     """
     if interval is None:
         return None
-    scale = 10.0 ** STRICTNESS_DECIMALS
-    low = math.ceil(round(float(interval[0]) * scale, 6)) / scale
-    high = math.floor(round(float(interval[1]) * scale, 6)) / scale
+    low, high = inward_rounded(interval, STRICTNESS_DECIMALS)
     if low > high:
         # Narrower than the last decimal: no rounded value lies inside.
         return [_rounded_strictness(interval[0]), _rounded_strictness(interval[1])]
     return [low, high]
+
+
+def inward_rounded(interval: tuple[float, float], decimals: int) -> tuple[float, float]:
+    """Round the lower end of an interval up and the upper end down to ``decimals`` decimals.
+
+    The ends cross (low > high) when no value with that many decimals lies inside.
+    """
+    scale = 10.0 ** decimals
+    low = math.ceil(round(float(interval[0]) * scale, 6)) / scale
+    high = math.floor(round(float(interval[1]) * scale, 6)) / scale
+    return low, high
 
 
 def rounded_terms(terms: float | None, zone: tuple[float, float] | None) -> float | None:

@@ -11,6 +11,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from engine.errors import count_text
+from engine.number_text import interval_text, terms_text
 from engine.score import STRICTNESS_DECIMALS
 from engine.sweep_axes import Axis
 
@@ -151,6 +152,22 @@ def _short(value: Any) -> str:
     return str(value)
 
 
+def _zone_cell(row: dict) -> str:
+    if row["zone_low"] is None:
+        return "-"
+    return interval_text((row["zone_low"], row["zone_high"]))
+
+
+def _terms_cell(row: dict) -> str:
+    if row["terms"] is None:
+        return "-"
+    return terms_text(row["terms"], _row_zone(row))
+
+
+def _row_zone(row: dict) -> tuple[float, float] | None:
+    return None if row["zone_low"] is None else (row["zone_low"], row["zone_high"])
+
+
 def format_table(result: SweepResult) -> str:
     """Format a 1-D sweep as an aligned text table, then each distinct message once.
 
@@ -172,16 +189,13 @@ def format_table(result: SweepResult) -> str:
     lines = [header]
     messages: dict[str, list[str]] = {}
     for row in result.rows:
-        zone = "-"
-        if row["zone_low"] is not None:
-            zone = f"[{row['zone_low']:.4g}, {row['zone_high']:.4g}]"
         lines.append(
             [
                 _short(row[x_path]),
                 row["status"],
                 _short(row["agreement"]),
-                zone,
-                _short(row["terms"]),
+                _zone_cell(row),
+                _terms_cell(row),
                 *(_short(row[f"margin_{name}"]) for name in result.parties),
                 _lifetime_cell(row["expected_lifetime_years"]),
             ]

@@ -1,0 +1,70 @@
+"""Strictness values as the plain-text output of ``treaty score``, ``compare`` and ``sweep`` prints them.
+
+JSON and CSV carry located strictness values to ``STRICTNESS_DECIMALS``
+decimals. The text output prints ``TEXT_DECIMALS`` decimals and, like JSON,
+rounds interval ends inwards: the lower end up and the upper end down. Every
+printed point of an interval then lies inside the located interval, so a
+proposal at a printed end is accepted.
+"""
+
+from __future__ import annotations
+
+from engine.score import STRICTNESS_DECIMALS, inward_rounded, rounded_interval
+
+TEXT_DECIMALS = 4
+
+
+def fixed_text(value: float, decimals: int = TEXT_DECIMALS) -> str:
+    """Format ``value`` with ``decimals`` decimals, and a value that rounds to zero without a minus sign."""
+    text = f"{value:.{decimals}f}"
+    if float(text) == 0:
+        return text.lstrip("-")
+    return text
+
+
+def interval_decimals(interval: tuple[float, float], decimals: int = TEXT_DECIMALS) -> int | None:
+    """Return the fewest decimals, at least ``decimals``, at which the interval rounded inwards is not empty.
+
+    Returns None for an interval that contains no value with
+    ``STRICTNESS_DECIMALS`` decimals, which is narrower than 1e-8.
+    """
+    for digits in range(decimals, STRICTNESS_DECIMALS + 1):
+        low, high = inward_rounded(interval, digits)
+        if low <= high:
+            return digits
+    return None
+
+
+def interval_text(interval: tuple[float, float], decimals: int = TEXT_DECIMALS) -> str:
+    """Format an interval as ``[low, high]`` rounded inwards, with more decimals where it is narrow.
+
+    An interval too narrow for ``decimals`` decimals, such as the zero-width
+    zone ``[0.43436891, 0.43436891]``, gets as many decimals as it needs, up
+    to ``STRICTNESS_DECIMALS``. One narrower still is printed as JSON writes
+    it: both ends rounded to the nearest value with ``STRICTNESS_DECIMALS``
+    decimals, which moves them by less than 1e-8.
+    """
+    digits = interval_decimals(interval, decimals)
+    if digits is None:
+        digits = STRICTNESS_DECIMALS
+        low, high = rounded_interval(interval)
+    else:
+        low, high = inward_rounded(interval, digits)
+    return f"[{fixed_text(low, digits)}, {fixed_text(high, digits)}]"
+
+
+def terms_text(terms: float, zone: tuple[float, float] | None, decimals: int = TEXT_DECIMALS) -> str:
+    """Format the terms with the decimals of the printed zone, inside the printed zone.
+
+    Nearest rounding could put terms at an end of the zone just outside the
+    zone as printed, so the rounded terms are moved to the printed end.
+    """
+    digits = decimals if zone is None else interval_decimals(zone, decimals)
+    if digits is None:
+        return fixed_text(terms, STRICTNESS_DECIMALS)
+
+    value = round(float(terms), digits)
+    if zone is not None:
+        low, high = inward_rounded(zone, digits)
+        value = min(max(value, low), high)
+    return fixed_text(value, digits)
