@@ -1,4 +1,4 @@
-"""Strictness values as the plain-text output of ``treaty score``, ``compare`` and ``sweep`` prints them.
+"""Numbers as the plain-text output of ``treaty score``, ``compare`` and ``sweep`` prints them.
 
 JSON and CSV carry located strictness values to ``STRICTNESS_DECIMALS``
 decimals. The text output prints ``TEXT_DECIMALS`` decimals and, like JSON,
@@ -9,9 +9,16 @@ proposal at a printed end is accepted.
 
 from __future__ import annotations
 
+import numpy as np
+
 from engine.score import STRICTNESS_DECIMALS, inward_rounded, rounded_interval
 
 TEXT_DECIMALS = 4
+# Significant digits of a sweep axis value in the text table and map. Where
+# neighbouring values would print alike, more digits are added.
+AXIS_DIGITS = 4
+# 17 significant digits tell any two distinct doubles apart.
+MAX_SIGNIFICANT_DIGITS = 17
 
 
 def fixed_text(value: float, decimals: int = TEXT_DECIMALS) -> str:
@@ -68,3 +75,28 @@ def terms_text(terms: float, zone: tuple[float, float] | None, decimals: int = T
         low, high = inward_rounded(zone, digits)
         value = min(max(value, low), high)
     return fixed_text(value, digits)
+
+
+def axis_value_texts(values) -> list[str]:
+    """Format the values of a sweep axis so that distinct values print distinctly.
+
+    Each value gets ``AXIS_DIGITS`` significant digits, and every value gets
+    one more until no two distinct values print alike. Whole numbers print
+    with all their digits, and no value uses an exponent: 50001 prints as
+    ``50001``, not ``5e+04``.
+    """
+    values = [float(value) for value in values]
+    distinct = len(set(values))
+    for digits in range(AXIS_DIGITS, MAX_SIGNIFICANT_DIGITS + 1):
+        texts = [_positional_text(value, digits) for value in values]
+        if len(set(texts)) == distinct:
+            break
+    return texts
+
+
+def _positional_text(value: float, digits: int) -> str:
+    # The digits before the decimal point are always printed in full.
+    whole_digits = len(str(int(abs(value)))) if abs(value) >= 1 else 0
+    text = np.format_float_positional(
+        value, precision=max(digits, whole_digits), unique=True, fractional=False, trim="-")
+    return "0" if text == "-0" else text

@@ -11,7 +11,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from engine.errors import count_text
-from engine.number_text import interval_text, terms_text
+from engine.number_text import axis_value_texts, interval_text, terms_text
 from engine.score import STRICTNESS_DECIMALS
 from engine.sweep_axes import Axis
 
@@ -168,6 +168,12 @@ def _row_zone(row: dict) -> tuple[float, float] | None:
     return None if row["zone_low"] is None else (row["zone_low"], row["zone_high"])
 
 
+def _axis_texts(axis: Axis) -> dict[float, str]:
+    """Map each value of ``axis`` to its printed form, distinct for distinct values."""
+    values = [float(value) for value in axis.values]
+    return dict(zip(values, axis_value_texts(values)))
+
+
 def format_table(result: SweepResult) -> str:
     """Format a 1-D sweep as an aligned text table, then each distinct message once.
 
@@ -188,10 +194,12 @@ def format_table(result: SweepResult) -> str:
     ]
     lines = [header]
     messages: dict[str, list[str]] = {}
+    x_texts = _axis_texts(result.axes[0])
     for row in result.rows:
+        x_text = x_texts[float(row[x_path])]
         lines.append(
             [
-                _short(row[x_path]),
+                x_text,
                 row["status"],
                 _short(row["agreement"]),
                 _zone_cell(row),
@@ -201,7 +209,7 @@ def format_table(result: SweepResult) -> str:
             ]
         )
         if row["message"]:
-            messages.setdefault(row["message"], []).append(_short(row[x_path]))
+            messages.setdefault(row["message"], []).append(x_text)
 
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     text = io.StringIO()
@@ -221,7 +229,9 @@ def format_map(result: SweepResult) -> str:
     text = io.StringIO()
     text.write(f"{result.filename}: {y_axis.label} (rows) against {x_axis.label} (columns)\n")
 
-    label_width = max(len(_short(float(value))) for value in y_axis.values)
+    y_texts = axis_value_texts(y_axis.values)
+    x_texts = axis_value_texts(x_axis.values)
+    label_width = max(len(label) for label in y_texts)
     for j in reversed(range(len(y_axis.values))):
         cells = []
         for i in range(width):
@@ -230,9 +240,9 @@ def format_map(result: SweepResult) -> str:
                 cells.append(symbols[row["status"]])
             else:
                 cells.append("#" if row["agreement"] else ".")
-        text.write(f"{_short(float(y_axis.values[j])).rjust(label_width)} {''.join(cells)}\n")
+        text.write(f"{y_texts[j].rjust(label_width)} {''.join(cells)}\n")
 
-    x_range = f"{_short(float(x_axis.values[0]))} .. {_short(float(x_axis.values[-1]))}"
+    x_range = f"{x_texts[0]} .. {x_texts[-1]}"
     text.write(f"{' ' * label_width} {x_axis.label}: {x_range}\n")
     text.write("# agreement   . no agreement   x invalid   ! solver failed   ? unconverged\n")
     text.write(summary_line(result) + "\n")
