@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.number_text import interval_text, terms_text
+from engine.number_text import fixed_text, interval_text, terms_text
 from engine.score import Score
 from engine.game import name_key
 
@@ -18,7 +18,7 @@ NODE_SUCCESS = (
 def _number(value, digits: int = 4) -> str:
     if value is None:
         return "-"
-    return f"{value:.{digits}f}"
+    return fixed_text(value, digits)
 
 
 def _interval(interval) -> str:
@@ -48,7 +48,7 @@ def _binding(binding) -> str:
         return "no overlap with the others"
     text = f"{binding['constraint']} in {binding['state']}"
     if binding.get("slack") is not None:
-        text += f" (slack {binding['slack']:.4f})"
+        text += f" (slack {fixed_text(binding['slack'])})"
     return text
 
 
@@ -99,7 +99,8 @@ def format_score(score: Score) -> str:
         years = sorted({year for year in (1, 5, 10, 25, 50) if year <= len(score.survival)}
                        | {len(score.survival)})
         marks = [(year, score.survival[year - 1]) for year in years]
-        lines.append("  alive after: " + ", ".join(f"{year} y {share:.3f}" for year, share in marks))
+        shares = [f"{year} y {fixed_text(share, 3)}" for year, share in marks]
+        lines.append("  alive after: " + ", ".join(shares))
     lines.append("")
 
     rows = [["party", "accepts", "with treaty", "without", "margin", "binding"]]
@@ -118,8 +119,8 @@ def format_score(score: Score) -> str:
         lines.append("")
         rows = [["year", "node", "P(reached)", "P(success | reached)"]]
         for node in score.renegotiation_periods[:12]:
-            rows.append([f"{node['year']:g}", node["kind"], f"{node['p_alive']:.3f}",
-                         f"{node['p_success']:.3f}"])
+            rows.append([f"{node['year']:g}", node["kind"], fixed_text(node["p_alive"], 3),
+                         fixed_text(node["p_success"], 3)])
         lines.append(_table(rows))
         if len(score.renegotiation_periods) > 12:
             lines.append(f"  ({len(score.renegotiation_periods) - 12} later nodes in --json output)")
@@ -133,7 +134,8 @@ def format_score(score: Score) -> str:
             # Without a treaty these are what its expiry would bring, had one been concluded.
             lines.append("terms that would be agreed at an expiry, had a treaty been concluded (probability):")
         for state, lottery in score.renegotiation_terms.items():
-            agreed = ", ".join(f"{item['strictness']:.4f} ({item['probability']:.3f})" for item in lottery)
+            outcomes = [f"{item['strictness']:.4f} ({fixed_text(item['probability'], 3)})" for item in lottery]
+            agreed = ", ".join(outcomes)
             lines.append(f"  {state}: {agreed or 'none, the treaty lapses'}")
 
     for warning in score.warnings:
