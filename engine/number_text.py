@@ -9,6 +9,8 @@ proposal at a printed end is accepted.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import numpy as np
 
 from engine.score import STRICTNESS_DECIMALS, inward_rounded, rounded_interval
@@ -75,6 +77,30 @@ def terms_text(terms: float, zone: tuple[float, float] | None, decimals: int = T
         low, high = inward_rounded(zone, digits)
         value = min(max(value, low), high)
     return fixed_text(value, digits)
+
+
+def given_strictness_text(value: float, decimals: int = TEXT_DECIMALS) -> str:
+    """Format a strictness written in the treaty file, such as a proposal, without rounding it.
+
+    It gets ``decimals`` decimals, or every digit it has when that is more,
+    because a proposal of 0.50176044 printed as 0.5018 would be another proposal.
+    """
+    if round(value, decimals) == value:
+        return fixed_text(value, decimals)
+    return format(Decimal(repr(float(value))), "f")
+
+
+def evaluated_text(kind: str | None, strictness: float | None, zone: tuple[float, float] | None) -> str:
+    """Format the strictness at which values, margins and lifetime are evaluated, or ``-`` for none.
+
+    ``kind`` is ``"proposal"`` for the file's accepted proposal and ``"terms"``
+    for the bargaining terms.
+    """
+    if kind is None or strictness is None:
+        return "-"
+    if kind == "proposal":
+        return f"proposal {given_strictness_text(strictness)}"
+    return f"terms {terms_text(strictness, zone)}"
 
 
 def axis_value_texts(values) -> list[str]:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from engine.number_text import fixed_text, interval_text, terms_text
+from engine.number_text import (
+    evaluated_text,
+    fixed_text,
+    given_strictness_text,
+    interval_text,
+    terms_text,
+)
 from engine.score import Score
 from engine.game import name_key
 
@@ -31,6 +37,21 @@ def _terms(score: Score) -> str:
     if score.terms is None:
         return "-"
     return terms_text(score.terms, score.zone)
+
+
+def _evaluated_at(score: Score) -> str:
+    """Format the strictness at which the values, margins and outlook of ``score`` are evaluated."""
+    if score.evaluated_strictness is None:
+        return "-"
+    if score.proposal is not None and score.proposal["accepted"]:
+        return evaluated_text("proposal", score.proposal["strictness"], score.zone)
+    return evaluated_text("terms", score.terms, score.zone)
+
+
+def _treaty_concluded(score: Score) -> bool:
+    # Without agreement or an accepted proposal nothing is evaluated, so no
+    # treaty is concluded.
+    return score.evaluated_strictness is not None
 
 
 def _lifetime(score: Score) -> str:
@@ -91,7 +112,11 @@ def format_score(score: Score) -> str:
         lines.append(f"  terms ({score.settings['bargaining']}): {_terms(score)}")
     if score.proposal is not None:
         accepted = "accepted" if score.proposal["accepted"] else "rejected" + _rejection(score.proposal)
-        lines.append(f"  proposal at strictness {score.proposal['strictness']:.4f}: {accepted}")
+        strictness = given_strictness_text(score.proposal["strictness"])
+        lines.append(f"  proposal at strictness {strictness}: {accepted}")
+        # With a proposal the table below could be at either strictness.
+        if _treaty_concluded(score):
+            lines.append(f"  evaluated at: {_evaluated_at(score)}")
     lines.append(f"  expected lifetime: {_lifetime(score)}")
     # Without agreement or a proposal there is no treaty whose survival to show.
     if score.survival and (score.agreement or score.proposal is not None):
@@ -159,6 +184,8 @@ def format_comparison(scores: list[Score], files: list[str] | None = None) -> st
     rows.append(["verdict", *["agreement" if s.agreement else "no agreement" for s in scores]])
     rows.append(["zone", *[_interval(s.zone) for s in scores]])
     rows.append(["terms", *[_terms(s) for s in scores]])
+    # Values, margins and the outlook are those of an accepted proposal, else of the terms.
+    rows.append(["evaluated at", *[_evaluated_at(s) for s in scores]])
     rows.append(["expected lifetime", *[_lifetime(s) for s in scores]])
     for year in (10, 25):
         rows.append([f"alive after {year} years",

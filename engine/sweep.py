@@ -288,6 +288,7 @@ def _fill_score(row: dict, score: Any, parties: list[str], formula: str) -> None
         row[f"margin_{name}"] = None if margin is None else float(margin)
 
     row["expected_lifetime_years"] = _lifetime_value(score, formula)
+    row["evaluated_at"], row["evaluated_strictness"] = _evaluated_point(score, row["terms"])
 
     converged = getattr(score, "converged", True)
     row["status"] = "ok" if converged else "unconverged"
@@ -298,6 +299,22 @@ def _fill_score(row: dict, score: Any, parties: list[str], formula: str) -> None
     if not converged and not message:
         message = "the solver stopped before converging; the numbers may be wrong"
     row["message"] = message
+
+
+def _evaluated_point(score: Any, rounded_terms_value: float | None) -> tuple[str | None, float | None]:
+    """Return where the margins and lifetime of ``score`` are evaluated: the kind and the strictness.
+
+    The solver evaluates an accepted proposal, else the bargaining terms, and
+    nothing without agreement. The closed forms have no proposal and evaluate
+    the terms. The proposal is kept as the file writes it, and the terms as
+    the ``terms`` column writes them.
+    """
+    proposal = getattr(score, "proposal", None)
+    if proposal is not None and proposal["accepted"]:
+        return "proposal", float(proposal["strictness"])
+    if rounded_terms_value is None:
+        return None, None
+    return "terms", rounded_terms_value
 
 
 def _lifetime_value(score: Any, formula: str) -> float | None:

@@ -11,7 +11,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from engine.errors import count_text
-from engine.number_text import axis_value_texts, interval_text, terms_text
+from engine.number_text import axis_value_texts, evaluated_text, interval_text, terms_text
 from engine.score import STRICTNESS_DECIMALS
 from engine.sweep_axes import Axis
 
@@ -73,6 +73,11 @@ def result_columns(axes: list[Axis], parties: list[str]) -> list[str]:
         *(f"margin_{name}" for name in parties),
         "expected_lifetime_years",
         "message",
+        # Where the margins and the lifetime are evaluated: "proposal" (the file's
+        # accepted proposal) or "terms", and that strictness. They come after the
+        # older columns, so that readers that index columns by position keep working.
+        "evaluated_at",
+        "evaluated_strictness",
     ]
 
 
@@ -164,6 +169,10 @@ def _terms_cell(row: dict) -> str:
     return terms_text(row["terms"], _row_zone(row))
 
 
+def _evaluated_cell(row: dict) -> str:
+    return evaluated_text(row.get("evaluated_at"), row.get("evaluated_strictness"), _row_zone(row))
+
+
 def _row_zone(row: dict) -> tuple[float, float] | None:
     return None if row["zone_low"] is None else (row["zone_low"], row["zone_high"])
 
@@ -189,6 +198,7 @@ def format_table(result: SweepResult) -> str:
         "agree",
         "zone",
         "terms",
+        "evaluated at",
         *(f"margin {name}" for name in result.parties),
         "lifetime (y)",
     ]
@@ -204,6 +214,7 @@ def format_table(result: SweepResult) -> str:
                 _short(row["agreement"]),
                 _zone_cell(row),
                 _terms_cell(row),
+                _evaluated_cell(row),
                 *(_short(row[f"margin_{name}"]) for name in result.parties),
                 _lifetime_cell(row["expected_lifetime_years"]),
             ]

@@ -304,6 +304,7 @@ def test_csv_columns_and_rows(tmp_path, capsys):
     assert list(rows[0]) == [
         "parties.*.discount", "environment.persistence", "status", "agreement", "zone_low",
         "zone_high", "terms", "margin_A", "margin_B", "expected_lifetime_years", "message",
+        "evaluated_at", "evaluated_strictness",
     ]
     assert len(rows) == 6
     # x varies fastest.

@@ -25,6 +25,7 @@ STRICTNESS_COLUMNS = ["zone_low", "zone_high", "terms"]
 COLUMNS = [
     "parties.A.discount", "status", "agreement", "zone_low", "zone_high", "terms",
     "margin_A", "margin_B", "expected_lifetime_years", "message",
+    "evaluated_at", "evaluated_strictness",
 ]
 
 TWO_PARTIES = """\
@@ -58,11 +59,13 @@ def written_rows() -> SweepResult:
         "zone_low": 0.2166666698455810, "zone_high": 0.7833333301544189, "terms": 0.45520000000000005,
         "margin_A": 0.30000000635782886, "margin_B": 3.6515151197260107,
         "expected_lifetime_years": math.inf, "message": "",
+        "evaluated_at": "terms", "evaluated_strictness": 0.4552,
     }
     failed = {
         "parties.A.discount": 0.9, "status": "ok", "agreement": False,
         "zone_low": None, "zone_high": None, "terms": None,
         "margin_A": None, "margin_B": None, "expected_lifetime_years": None, "message": "",
+        "evaluated_at": None, "evaluated_strictness": None,
     }
     return SweepResult(filename="two.yaml", formula="engine", axes=[axis], parties=["A", "B"],
                        rows=[agreed, failed])
