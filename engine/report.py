@@ -50,8 +50,14 @@ def _evaluated_at(score: Score) -> str:
 
 def _treaty_concluded(score: Score) -> bool:
     # Without agreement or an accepted proposal nothing is evaluated, so no
-    # treaty is concluded.
+    # treaty is concluded and its survival curve is all zeros.
     return score.evaluated_strictness is not None
+
+
+def _alive_after(score: Score, year: int) -> str:
+    if len(score.survival) < year or not _treaty_concluded(score):
+        return "-"
+    return _number(score.survival[year - 1], 3)
 
 
 def _lifetime(score: Score) -> str:
@@ -117,9 +123,11 @@ def format_score(score: Score) -> str:
         # With a proposal the table below could be at either strictness.
         if _treaty_concluded(score):
             lines.append(f"  evaluated at: {_evaluated_at(score)}")
-    lines.append(f"  expected lifetime: {_lifetime(score)}")
-    # Without agreement or a proposal there is no treaty whose survival to show.
-    if score.survival and (score.agreement or score.proposal is not None):
+    if _treaty_concluded(score):
+        lines.append(f"  expected lifetime: {_lifetime(score)}")
+    else:
+        lines.append("  expected lifetime: - (no treaty is concluded, so there is no survival curve)")
+    if score.survival and _treaty_concluded(score):
         # Fixed milestones within the horizon, and the horizon itself.
         years = sorted({year for year in (1, 5, 10, 25, 50) if year <= len(score.survival)}
                        | {len(score.survival)})
@@ -188,9 +196,7 @@ def format_comparison(scores: list[Score], files: list[str] | None = None) -> st
     rows.append(["evaluated at", *[_evaluated_at(s) for s in scores]])
     rows.append(["expected lifetime", *[_lifetime(s) for s in scores]])
     for year in (10, 25):
-        rows.append([f"alive after {year} years",
-                     *[_number(s.survival[year - 1], 3) if len(s.survival) >= year and s.agreement
-                       else "-" for s in scores]])
+        rows.append([f"alive after {year} years", *[_alive_after(s, year) for s in scores]])
     names = []
     for score in scores:
         for party in score.parties:
