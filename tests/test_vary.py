@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
 
+from engine import calibration, heartbeat
 from engine.calibration import VaryError, draw_values, parse_distribution, parse_varied, run_vary
 from engine.cli import main
 
@@ -258,3 +260,82 @@ def test_row_sum_draws_grouped(tmp_path):
     assert problem["draws"] == 4
     assert problem["field"] == "environment.transitions.a"
     assert f"row sums to [{min(sums):.6g}, {max(sums):.6g}]; each row must sum to 1" in problem["message"]
+
+
+def interrupt_after(monkeypatch, finished: int) -> None:
+    """Make the draw after the first ``finished`` ones raise KeyboardInterrupt, as Ctrl-C would."""
+    score = calibration.score_draw
+    calls = []
+
+    def scoring(*args):
+        calls.append(args)
+        if len(calls) > finished:
+            raise KeyboardInterrupt
+        return score(*args)
+
+    monkeypatch.setattr(calibration, "score_draw", scoring)
+
+
+def test_cli_vary_interrupt_prints_partial_report(treaty_file, capsys, monkeypatch):
+    interrupt_after(monkeypatch, 4)
+    code = main(["score", treaty_file, "--vary", "parties.*.discount=uniform(0.1, 0.6)",
+                 "--draws", "10", "--seed", "4"])
+    captured = capsys.readouterr()
+
+    assert code == 130
+    assert captured.out.startswith(f"{treaty_file} ({NAME}): 4 draws, seed 4 "
+                                   "(partial: interrupted after 4 of 10 draws)\n")
+    assert "over 4 valid draws" in captured.out
+    assert captured.err.splitlines() == [
+        "interrupted after 4 of 10 draws; the report covers only those draws and is marked partial"]
+
+
+def test_cli_vary_interrupt_json_is_partial(treaty_file, capsys, monkeypatch):
+    complete = run_vary(treaty_file, ["parties.*.discount=uniform(0.1, 0.6)"], draws=10, seed=4)
+    interrupt_after(monkeypatch, 4)
+    code = main(["score", treaty_file, "--vary", "parties.*.discount=uniform(0.1, 0.6)",
+                 "--draws", "10", "--seed", "4", "--json"])
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+
+    assert code == 130
+    assert report["interrupted"] is True
+    assert report["draws"] == 4
+    assert report["draws_requested"] == 10
+    assert report["valid_draws"] == 4
+
+    # The finished draws are the first four of the full run with the same seed.
+    agreed = [outcome["agreement"] for outcome in complete.outcomes[:4]]
+    assert report["p_agreement"] == sum(agreed) / 4
+
+
+def test_cli_vary_interrupt_before_first_draw(treaty_file, capsys, monkeypatch):
+    interrupt_after(monkeypatch, 0)
+    code = main(["score", treaty_file, "--vary", "parties.*.discount=uniform(0.1, 0.6)",
+                 "--draws", "10", "--seed", "4"])
+    captured = capsys.readouterr()
+
+    assert code == 130
+    assert captured.out == ""
+    assert captured.err.splitlines() == ["interrupted after 0 of 10 draws; there is no result to report"]
+
+
+def test_cli_vary_progress_on_stderr(treaty_file, capsys, monkeypatch):
+    # A first note after a millisecond stands for a run longer than ten seconds.
+    monkeypatch.setattr(heartbeat, "FIRST_NOTE_SECONDS", 0.001)
+    code = main(["score", treaty_file, "--vary", "parties.*.discount=uniform(0.1, 0.6)",
+                 "--draws", "20", "--seed", "4", "--json"])
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+
+    assert code == 0
+    assert lines, captured.err
+    assert all(re.match(r"^score --vary: \d+ of 20 draws \(\d+%\), \d+ s$", line) for line in lines), lines
+    assert lines[-1].startswith("score --vary: 20 of 20 draws (100%), ")
+    assert json.loads(captured.out)["draws"] == 20
+
+
+def test_cli_vary_quiet_when_short(treaty_file, capsys):
+    assert main(["score", treaty_file, "--vary", "parties.*.discount=uniform(0.1, 0.6)",
+                 "--draws", "5", "--seed", "4"]) == 0
+    assert capsys.readouterr().err == ""
