@@ -380,13 +380,22 @@ def _run_compare(arguments: argparse.Namespace) -> int:
             print(f"error: {problem}", file=sys.stderr)
             return EXIT_INVALID
 
+    games = [build_game(spec) for spec in specs]
+    if arguments.simulate:
+        from engine.simulate import simulation_size_problem
+
+        # Checked for every design before the first solve, which can take minutes.
+        for filename, game in zip(arguments.files, games):
+            problem = simulation_size_problem(game, arguments.paths, arguments.years)
+            if problem is not None:
+                print(f"error: {filename}: {problem}", file=sys.stderr)
+                return EXIT_INVALID
+
     scores = []
-    games = []
-    for filename, spec in zip(arguments.files, specs):
+    for filename, game in zip(arguments.files, games):
         try:
-            games.append(build_game(spec))
             with Heartbeat(filename):
-                scores.append(_score_game(games[-1]))
+                scores.append(_score_game(game))
         except SolverError as error:
             print(f"error: {filename}: {error}", file=sys.stderr)
             return EXIT_SOLVER
@@ -396,7 +405,8 @@ def _run_compare(arguments: argparse.Namespace) -> int:
         from engine.simulate import compare_simulations
 
         try:
-            simulations, seed = compare_simulations(games, [score for score, _ in scores], arguments)
+            simulations, seed = compare_simulations(games, [score for score, _ in scores], arguments,
+                                                    progress=True)
         except SolverError as error:
             print(f"error: {error}", file=sys.stderr)
             return EXIT_SOLVER
@@ -421,7 +431,7 @@ def _run_compare(arguments: argparse.Namespace) -> int:
 
 
 def _run_simulate(arguments: argparse.Namespace) -> int:
-    from engine.simulate import format_simulation, simulate_game
+    from engine.simulate import format_simulation, simulate_game, simulation_size_problem
 
     problem = check_simulate_arguments(arguments)
     if problem is not None:
@@ -429,9 +439,15 @@ def _run_simulate(arguments: argparse.Namespace) -> int:
         return EXIT_INVALID
     try:
         game = build_game(load_treaty(arguments.file))
-        score, _ = _score_game(game)
+        # Checked before the solve, which can take minutes.
+        problem = simulation_size_problem(game, arguments.paths, arguments.years)
+        if problem is not None:
+            print(f"error: {arguments.file}: {problem}", file=sys.stderr)
+            return EXIT_INVALID
+        with Heartbeat(arguments.file):
+            score, _ = _score_game(game)
         simulation = simulate_game(game, score, arguments.paths, arguments.years, arguments.seed,
-                                   arguments.workers)
+                                   arguments.workers, progress=True)
     except SpecError as error:
         _print_problems(error)
         return EXIT_INVALID

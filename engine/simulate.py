@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import math
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,6 +55,7 @@ from engine.clock import NO_NEXT
 from engine.dynamic import BREAKDOWN, COMPLY, NOTICE_CODE
 from engine.errors import count_text
 from engine.game import Game
+from engine.heartbeat import ProgressNotes
 from engine.phases import EXIT, SUSPENDED
 from engine.report import NODE_SUCCESS
 from engine.score import STRICTNESS_DECIMALS, Score
@@ -135,6 +137,11 @@ class BlockResult:
     expiry_reached: np.ndarray
     expiry_renewed: np.ndarray
     escape_uses: np.ndarray         # (paths,) escapes invoked within the report horizon
+
+
+# The per-period counters of ``BlockResult``, which blocks add up.
+_COUNTER_NAMES = ("alive", "breakdown", "withdrawal", "lapse", "escape", "review_reached",
+                  "review_adopted", "expiry_reached", "expiry_renewed")
 
 
 def build_path_model(game: Game, strictness: float) -> tuple[PathModel, np.ndarray]:
@@ -269,9 +276,7 @@ def simulate_block(model: PathModel, seed: np.random.SeedSequence, paths: int,
     """Simulate ``paths`` paths with the random numbers of ``seed``."""
     rng = np.random.default_rng(seed)
     n = model.n_parties
-    counters = {name: np.zeros(report_periods + 1, dtype=np.int64) for name in (
-        "alive", "breakdown", "withdrawal", "lapse", "escape", "review_reached",
-        "review_adopted", "expiry_reached", "expiry_renewed")}
+    counters = {name: np.zeros(report_periods + 1, dtype=np.int64) for name in _COUNTER_NAMES}
 
     status = np.full(paths, IN_FORCE, dtype=np.int8)
     column = np.zeros(paths, dtype=np.int64)
@@ -504,11 +509,12 @@ def block_sizes(paths: int) -> list[int]:
 
 
 def run_blocks(model: PathModel, seed: int, paths: int, report_periods: int,
-               workers: int = 1) -> BlockResult:
+               workers: int = 1, progress: ProgressNotes | None = None) -> BlockResult:
     """Simulate every block and join the results in block order.
 
     Block ``k`` uses child ``k`` of ``SeedSequence(seed)``, so the joined
-    result is the same for any number of ``workers``.
+    result is the same for any number of ``workers``. Each finished block
+    advances ``progress`` by its paths.
     """
     sizes = block_sizes(paths)
     children = np.random.SeedSequence(seed).spawn(len(sizes))
@@ -516,17 +522,35 @@ def run_blocks(model: PathModel, seed: int, paths: int, report_periods: int,
     tasks = [(child, size, report_periods, total_periods) for child, size in zip(children, sizes)]
 
     if workers <= 1 or len(tasks) == 1:
-        blocks = [simulate_block(model, *task) for task in tasks]
-    else:
-        with WorkerPool(workers, _init_worker, (model,)) as pool:
-            blocks = list(pool.map(_worker_block, tasks))
+        blocks = (simulate_block(model, *task) for task in tasks)
+        return _join_blocks(blocks, model.n_parties, paths, report_periods, progress)
+    with WorkerPool(workers, _init_worker, (model,)) as pool:
+        blocks = pool.map(_worker_block, tasks)
+        return _join_blocks(blocks, model.n_parties, paths, report_periods, progress)
 
-    joined = {"payoffs": np.concatenate([block.payoffs for block in blocks], axis=1),
-              "escape_uses": np.concatenate([block.escape_uses for block in blocks])}
-    for name in ("alive", "breakdown", "withdrawal", "lapse", "escape", "review_reached",
-                 "review_adopted", "expiry_reached", "expiry_renewed"):
-        joined[name] = np.sum([getattr(block, name) for block in blocks], axis=0)
-    return BlockResult(**joined)
+
+def _join_blocks(blocks: Iterable[BlockResult], n_parties: int, paths: int, report_periods: int,
+                 progress: ProgressNotes | None) -> BlockResult:
+    """Add each block to the joined result as it arrives.
+
+    Only the joined arrays stay in memory, never every block's copy, so a run
+    with many blocks needs little more than its per-path payoffs.
+    """
+    payoffs = np.zeros((n_parties, paths))
+    escape_uses = np.zeros(paths, dtype=np.int64)
+    counters = {name: np.zeros(report_periods, dtype=np.int64) for name in _COUNTER_NAMES}
+
+    start = 0
+    for block in blocks:
+        stop = start + block.payoffs.shape[1]
+        payoffs[:, start:stop] = block.payoffs
+        escape_uses[start:stop] = block.escape_uses
+        for name, total in counters.items():
+            total += getattr(block, name)
+        start = stop
+        if progress is not None:
+            progress.advance(block.payoffs.shape[1])
+    return BlockResult(payoffs=payoffs, escape_uses=escape_uses, **counters)
 
 
 def draw_seed() -> int:
@@ -688,12 +712,21 @@ def wilson(successes: int, trials: int, quantile: float = Z95) -> tuple[float, f
 
 
 def simulate_game(game: Game, score: Score, paths: int = DEFAULT_PATHS, years: int | None = None,
-                  seed: int | None = None, workers: int = 1) -> Simulation | None:
+                  seed: int | None = None, workers: int = 1,
+                  progress: bool = False) -> Simulation | None:
     """Simulate ``game`` at the strictness its score evaluates; None when nothing is agreed.
 
     ``years`` defaults to the score's horizon; ``seed`` to a fresh draw that the
-    result reports.
+    result reports. With ``progress``, a run that takes longer than
+    ``FIRST_NOTE_SECONDS`` writes the paths done to stderr (``ProgressNotes``).
     """
+    with ProgressNotes("simulate", paths, "paths", enabled=progress) as notes:
+        return _simulate_design(game, score, paths, years, seed, workers, notes)
+
+
+def _simulate_design(game: Game, score: Score, paths: int, years: int | None, seed: int | None,
+                     workers: int, notes: ProgressNotes) -> Simulation | None:
+    """Simulate one design as ``simulate_game`` does, counting its paths in ``notes``."""
     if score.evaluated_strictness is None:
         return None
     if paths < 2:
@@ -702,10 +735,10 @@ def simulate_game(game: Game, score: Score, paths: int = DEFAULT_PATHS, years: i
         seed = draw_seed()
     if years is None:
         years = len(score.survival)
-    report_periods = int(round(years * game.periods_per_year)) + 1
+    report_periods = report_period_count(game, years)
 
     model, exact_values = build_path_model(game, score.evaluated_strictness)
-    counts = run_blocks(model, seed, paths, report_periods, workers)
+    counts = run_blocks(model, seed, paths, report_periods, workers, notes)
     return Simulation(
         treaty=game.name,
         strictness=float(score.evaluated_strictness),
@@ -722,6 +755,59 @@ def simulate_game(game: Game, score: Score, paths: int = DEFAULT_PATHS, years: i
         transition=np.asarray(game.transition, dtype=float),
         start_state=int(game.start),
     )
+
+
+def report_period_count(game: Game, years: int) -> int:
+    """Return the periods whose counts a report of ``years`` years keeps, one past the last year."""
+    return int(round(years * game.periods_per_year)) + 1
+
+
+# ---------------------------------------------------------------- size of a run
+
+# The work of a run is about proportional to its path-periods: the paths times
+# the periods each path is followed. A path whose treaty ends early costs less,
+# but a treaty that lasts is followed to the end. ``simulate_block`` on 10,000
+# paths of a two-party treaty whose paths all stayed alive did 2 to 4 million
+# path-periods a second on one core of a shared 2-vCPU machine (Python 3.11,
+# numpy 2.4). By that estimate the bound admits runs of 7 to 14 hours per
+# worker and rejects runs of weeks.
+MAX_PATH_PERIODS = 100_000_000_000
+
+
+def horizon_years(game: Game) -> int:
+    """Return the years of the score's horizon, the default of ``--years``."""
+    # The score's survival list has one entry per year of the horizon.
+    return int(round(game.settings.horizon / game.periods_per_year))
+
+
+def simulated_periods(game: Game, years: int) -> int:
+    """Return the most periods a path of ``game`` is followed for a report of ``years`` years."""
+    discount = np.array([party.discount for party in game.parties])
+    return periods_to_simulate(discount, report_period_count(game, years))
+
+
+def simulation_size_problem(game: Game, paths: int, years: int | None) -> str | None:
+    """Return why ``paths`` paths of ``years`` years of ``game`` are too much work, or None.
+
+    ``years`` of None stands for the default, the score's horizon. The check
+    needs only the compiled game, so the command makes it before solving.
+    """
+    if years is None:
+        years = horizon_years(game)
+    periods = simulated_periods(game, years)
+    work = paths * periods
+    if work <= MAX_PATH_PERIODS:
+        return None
+
+    max_paths = MAX_PATH_PERIODS // periods
+    problem = (f"the simulation is too large: {paths:,} paths x {periods:,} periods is {work:,} "
+               f"path-periods, and the maximum is {MAX_PATH_PERIODS:,}")
+    if periods > report_period_count(game, years):
+        # The discount factors set the periods here, so fewer years would not help.
+        return (f"{problem}; each path is followed until every party's discount weight is below "
+                f"{TAIL_WEIGHT:g} (at most {MAX_PERIODS:,} periods), not only for the years of the "
+                f"report, so lower --paths to at most {max_paths:,}")
+    return f"{problem}; lower --paths to at most {max_paths:,}, or lower --years"
 
 
 # ---------------------------------------------------------------- command line
@@ -742,8 +828,10 @@ def add_simulate_arguments(parser) -> None:
                         help="worker processes; the results do not depend on it (default 1)")
 
 
-# Bounds that keep a run's memory small: the seeds of the path blocks and the
-# per-period counters grow with these.  A billion paths would take hours anyway.
+# Bounds on memory. The payoffs of every path stay in memory, 8 bytes per party
+# and path plus 8 for its escape count, so 100,000,000 paths of a three-party
+# treaty take 3.2 GB. The per-period counters grow with the years.
+# MAX_PATH_PERIODS bounds the work of the two together.
 MAX_PATHS = 100_000_000
 MAX_YEARS = 10_000
 
@@ -886,11 +974,19 @@ def payoff_difference(first: Simulation, other: Simulation) -> dict:
     }
 
 
-def compare_simulations(games: list[Game], scores: list[Score], arguments) -> tuple[list, int]:
-    """Simulate every design with the same seed; return the simulations and the seed."""
+def compare_simulations(games: list[Game], scores: list[Score], arguments,
+                        progress: bool = False) -> tuple[list, int]:
+    """Simulate every design with the same seed. Return the simulations and the seed.
+
+    With ``progress``, a run that takes longer than ``FIRST_NOTE_SECONDS``
+    writes the paths done, over all designs with agreement, to stderr.
+    """
     seed = arguments.seed if arguments.seed is not None else draw_seed()
-    simulations = [simulate_game(game, score, arguments.paths, arguments.years, seed,
-                                 arguments.workers) for game, score in zip(games, scores)]
+    agreed = sum(score.evaluated_strictness is not None for score in scores)
+    with ProgressNotes("simulate", agreed * arguments.paths, "paths", enabled=progress) as notes:
+        simulations = [_simulate_design(game, score, arguments.paths, arguments.years, seed,
+                                        arguments.workers, notes)
+                       for game, score in zip(games, scores)]
     return simulations, seed
 
 
