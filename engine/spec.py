@@ -89,6 +89,29 @@ class Environment(SpecModel):
         source = self.transitions if self.transitions is not None else self.states
         return tuple(source or ())
 
+    # The sums are checked with their field, so that a problem elsewhere in
+    # the environment (an invalid persistence, say) does not hide them.
+    @field_validator("states")
+    @classmethod
+    def _check_states_sum(cls, states: dict[str, float] | None) -> dict[str, float] | None:
+        total = math.fsum(states.values()) if states else 1.0
+        if abs(total - 1) > SUM_TOLERANCE:
+            raise rule_violations(
+                "states", [((), f"long-run probabilities sum to {total:.12g}; they must sum to 1", states, "")])
+        return states
+
+    @field_validator("transitions")
+    @classmethod
+    def _check_row_sums(cls, transitions: dict[str, dict[str, float]] | None):
+        problems = []
+        for origin, row in (transitions or {}).items():
+            total = math.fsum(row.values())
+            if abs(total - 1) > SUM_TOLERANCE:
+                problems.append(((origin,), f"row sums to {total:.12g}; each row must sum to 1", row, ""))
+        if problems:
+            raise rule_violations("transitions", problems)
+        return transitions
+
     @property
     def sticky(self) -> bool:
         return self.transitions is None
@@ -136,11 +159,6 @@ def _state_problems(states: dict[str, float], persistence: float | None) -> list
         return [(("states",), "needs at least one state", states, "")]
     problems += _state_name_problems(states, ("states",))
 
-    total = math.fsum(states.values())
-    if abs(total - 1) > SUM_TOLERANCE:
-        problems.append(
-            (("states",), f"long-run probabilities sum to {total:.12g}; they must sum to 1", states, "")
-        )
     if persistence is None and len(states) > 1:
         problems.append(
             (("persistence",), "missing; required when there are several states", NO_VALUE,
@@ -168,11 +186,7 @@ def _transition_problems(transitions: dict[str, dict[str, float]]) -> list:
                         True,
                     )
                 )
-        total = math.fsum(row.values())
-        if abs(total - 1) > SUM_TOLERANCE:
-            problems.append(
-                (("transitions", origin), f"row sums to {total:.12g}; each row must sum to 1", row, "")
-            )
+
     return problems
 
 

@@ -636,6 +636,20 @@ def test_transition_rows_checked(tmp_path, capsys):
     assert ":7:5: error: environment.transitions.calm: row sums to 1.1" in err[0]
 
 
+def test_sum_reported_beside_bad_persistence(tmp_path, capsys):
+    # The sum is checked with the states themselves, so an invalid persistence
+    # next to it does not hide it until the persistence is fixed.
+    text = edit("  persistence: 0.8\n  states: {calm: 0.7, crisis: 0.3}\n",
+                "  persistence: 1.2\n  states: {calm: 0.7, crisis: 0.4}\n")
+
+    code, _, err = run_check(tmp_path, capsys, text)
+
+    assert code == 2
+    assert len(err) == 2
+    assert "error: environment.persistence: must be at most 1" in err[0]
+    assert "error: environment.states: long-run probabilities sum to 1.1" in err[1]
+
+
 def test_transition_unknown_target(tmp_path, capsys):
     text = edit(
         "  persistence: 0.8\n  states: {calm: 0.7, crisis: 0.3}\n",
