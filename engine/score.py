@@ -171,6 +171,21 @@ def inward_rounded(interval: tuple[float, float], decimals: int) -> tuple[float,
     return low, high
 
 
+def _intervals_text(intervals) -> str:
+    """Format intervals for a warning, each rounded inwards as the JSON zone is, without trailing zeros."""
+    texts = []
+    for interval in intervals:
+        low, high = rounded_interval(interval)
+        texts.append(f"[{_plain_number(low)}, {_plain_number(high)}]")
+    return ", ".join(texts)
+
+
+def _plain_number(value: float) -> str:
+    """Format a rounded strictness with its decimals and no trailing zeros: 0.418, not 0.41800000."""
+    text = f"{value:.{STRICTNESS_DECIMALS}f}".rstrip("0")
+    return text + "0" if text.endswith(".") else text
+
+
 def rounded_terms(terms: float | None, zone: tuple[float, float] | None) -> float | None:
     """Round located terms to ``STRICTNESS_DECIMALS`` without leaving the rounded zone."""
     rounded = _rounded_strictness(terms)
@@ -740,7 +755,7 @@ def score_game(game: Game, accepted_sets: bool = True) -> Score:
     if added:
         warnings.append(
             "the strictness values with agreement include "
-            + ", ".join(f"[{low:.6g}, {high:.6g}]" for low, high in added)
+            + _intervals_text(added)
             + ", found between grid points from the proposal or the overlap of the accepted "
               "sets; a finer `model.grid` shows whether there are others")
 
@@ -749,7 +764,7 @@ def score_game(game: Game, accepted_sets: bool = True) -> Score:
     if len(zone_list) > 1:
         warnings.append(
             "the strictness values with agreement form several intervals: "
-            + ", ".join(f"[{low:.6g}, {high:.6g}]" for low, high in zone_list)
+            + _intervals_text(zone_list)
             + "; the zone reported is the one that contains the terms")
 
     accepts = []
@@ -767,7 +782,7 @@ def score_game(game: Game, accepted_sets: bool = True) -> Score:
         if len(intervals) > 1:
             warnings.append(
                 f"{game.parties[party].name} accepts several separate intervals of strictness: "
-                + ", ".join(f"[{low:.6g}, {high:.6g}]" for low, high in intervals))
+                + _intervals_text(intervals))
         accepts.append(chosen)
     if lean:
         accepts = [None] * n

@@ -16,7 +16,7 @@ import pytest
 from engine.build import build_game
 from engine.loader import parse_treaty_text
 from engine.report import format_comparison, format_score
-from engine.score import PartyScore, Score, score_game
+from engine.score import PartyScore, Score, _intervals_text, score_game
 from engine.sweep_axes import Axis
 from engine.sweep_results import SweepResult, format_table
 
@@ -167,3 +167,11 @@ def test_proposal_at_printed_end_accepted(two_party_text, end):
     score = score_game(build_game(parse_treaty_text(proposal)))
 
     assert score.proposal["accepted"], f"proposal at printed end {printed} rejected"
+
+
+def test_warning_intervals_round_inwards():
+    # Nearest rounding would print 0.12345678, below the located end, and the
+    # old six significant digits 0.123457; inward rounding keeps both ends inside.
+    text = _intervals_text([(0.1234567811, 0.5), (0.2, 0.30000000999)])
+
+    assert text == "[0.12345679, 0.5], [0.2, 0.3]"
