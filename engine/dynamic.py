@@ -308,9 +308,8 @@ class DynamicSolver:
         # from above descends (see ``_rigid_jump``).
         gap = self.defection - self.breach_cost[:, None]
         self._descends = self._rigid and bool(np.all(gap[self.strategic] >= 0.0))
-        # A rigid treaty with one clock position is solved by jumps
-        # (``_rigid_jump``); where it does not descend, a column jumps only
-        # from an iterate whose next step falls.
+        # A rigid treaty with one clock position is solved by jumps (``_rigid_jump``).
+        # Where it does not descend, a column jumps only where its steps fall or rise everywhere.
         self.jumps = self._rigid and self.clock.size == 1 and not self.clock.review.any()
 
         # Deviation tables and breach values per chain, computed once.
@@ -325,8 +324,8 @@ class DynamicSolver:
         self.max_iterations = game.settings.max_iterations
         if self.jumps:
             # Jumps and single steps make a sweep cheap here, so the limit can
-            # follow the contraction; elsewhere a fine period would keep a
-            # pass that does not settle running for many minutes.
+            # follow the contraction. Elsewhere that limit would keep a pass
+            # that does not settle at a fine period running for many minutes.
             self.max_iterations = sweep_limit(self.max_iterations, self.tolerance, float(np.max(self.delta)))
 
     # ------------------------------------------------------------------ helpers
@@ -904,7 +903,7 @@ class DynamicSolver:
         constraint then only tightens, so a state outside ``C`` never starts
         complying, and the last ``m`` at which every state of ``C`` still
         complies is found by binary lifting over the powers ``M^(2^j)``.
-        The same holds with every inequality reversed where one step rises.
+        The same is true with every inequality reversed where one step rises.
         Under a descending treaty (``_descends``) every step from the upper
         bound falls, so every column jumps.  Otherwise a column whose next
         step falls in some place and rises in another first takes single
@@ -955,10 +954,10 @@ class DynamicSolver:
 
         Such a column cannot jump, because its incentive constraints need
         not move one way.  It takes plain steps of value iteration here,
-        which cost a small fraction of a sweep, until its steps become
-        monotone (from then on it can jump), the policy of any such column
-        would change (the next sweep takes them on) or ``budget`` steps are
-        taken.  A column stops stepping too once a step changes it by at
+        which cost a small fraction of a sweep.  It stops when its steps
+        become monotone (from then on it can jump), when the policy of any
+        such column would change (the next sweep takes them on) or after
+        ``budget`` steps.  A column stops stepping too once a step changes it by at
         most ``settled``, the pass's stopping rule.  Returns the offsets,
         the number of steps and where the next step is monotone.
         """
@@ -968,7 +967,7 @@ class DynamicSolver:
             trial = np.matmul(step, offset[..., None])[..., 0]
             monotone = np.all(trial <= offset, axis=(0, 2)) | np.all(trial >= offset, axis=(0, 2))
             # A column whose steps stay mixed as they vanish would otherwise
-            # step until the budget runs out; once a step is within the
+            # step until the budget runs out. Once a step is within the
             # stopping rule, the sweeps take over and end the pass.
             moving = np.max(np.abs(trial - offset), axis=(0, 2)) > settled
             mixed = active & ~monotone & moving

@@ -126,7 +126,7 @@ class ProgressNotes(Heartbeat):
             return
         super().__exit__(kind, error, trace)
         # The last note gives the total time of a long run. After an error or an
-        # interrupt the command's own message says what happened instead.
+        # interrupt the command's own message reports what happened instead.
         if kind is None and self.notes_written:
             self._write(self.note(self.elapsed()))
 

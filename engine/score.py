@@ -52,9 +52,9 @@ REFINE_ROUNDS = 6
 REFINE_POINTS = 31
 # Lifetimes are propagated for at least this many years before a geometric tail is added.
 LIFETIME_YEARS = 400
-# Where the chance of ending per cycle still changes by more than this
-# fraction between the last two tenths of the propagation, it runs twice as
-# long, up to MAX_LIFETIME_PERIODS periods.
+# Largest relative change of the chance of ending per cycle between the last
+# two tenths of the propagation. Past it the propagation runs twice as long,
+# up to MAX_LIFETIME_PERIODS periods.
 ENDING_RATE_TOLERANCE = 0.01
 MAX_LIFETIME_PERIODS = 102_400
 

@@ -55,8 +55,8 @@ def test_ending_rate_settles_one_hazard():
     # Over 400 periods the faster of the two hazards still carries about a seventh
     # of the mass at the end, so the mixture's hazard is still falling.
     periods = np.arange(400)
-    one = 0.995 ** periods
+    single = 0.995 ** periods
     two = 0.5 * 0.995 ** periods + 0.5 * 0.9995 ** periods
 
-    assert _ending_rate_settled(one, 1)
+    assert _ending_rate_settled(single, 1)
     assert not _ending_rate_settled(two, 1)

@@ -47,18 +47,18 @@ def _paths_until_change(core, values, z, limit):
     """Sweep ``limit`` times from ``values``; return the iterates and, per column, how many keep the first policy.
 
     The iterates have shape (sweep, party, column, 1, state). Column ``c``
-    keeps the policy of ``values`` up to iterate ``kept[c] - 1``.
+    keeps the policy of ``values`` up to iterate ``kept_until[c] - 1``.
     """
     _, policy = _one_step(core, values, z)
     iterates = [values]
-    kept = np.full(values.shape[1], limit + 1)
+    kept_until = np.full(values.shape[1], limit + 1)
     for sweep in range(1, limit + 1):
         following, _ = _one_step(core, iterates[-1], z)
         _, following_policy = _one_step(core, following, z)
         changed = np.any(following_policy != policy, axis=1)
-        kept = np.where(changed & (kept > sweep), sweep, kept)
+        kept_until = np.where(changed & (kept_until > sweep), sweep, kept_until)
         iterates.append(following)
-    return np.stack(iterates), kept
+    return np.stack(iterates), kept_until
 
 
 def _breach_cost_game(draw):
@@ -84,7 +84,7 @@ def test_jump_reaches_the_iterate_before_the_policy_changes(data):
 
     The starting values are arbitrary, so steps can rise in some states and
     fall in others. There a jump may not skip ahead by powers, because a
-    policy change could come and go between two powers; it must step, and it
+    policy change could come and go between two powers. It must step, and it
     may stop early, because the sweeps carry on from where it stops.
     Discounts up to 0.8 make 400 sweeps shrink a difference by 0.8**400,
     about 1e-39, so single sweeps reach the fixed point where the policy
@@ -99,10 +99,10 @@ def test_jump_reaches_the_iterate_before_the_policy_changes(data):
     z = core.regime_values(np.linspace(0.0, 1.0, values.shape[1]))
 
     jumped, _ = core._rigid_jump(values, z, core.own, budget=10_000, settled=0.0)
-    iterates, kept = _paths_until_change(core, values, z, limit=400)
+    iterates, kept_until = _paths_until_change(core, values, z, limit=400)
 
     for column in range(values.shape[1]):
-        path = iterates[:kept[column], :, column]
+        path = iterates[:kept_until[column], :, column]
         distance = np.max(np.abs(path - jumped[None, :, column]), axis=(1, 2, 3))
         scale = 1.0 + np.max(np.abs(path), axis=(1, 2, 3))
         assert np.any(distance <= 1e-9 * scale), f"column {column} left the path of single sweeps"
