@@ -20,7 +20,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -137,6 +137,7 @@ class SpecModel(BaseModel):
         frozen=True,
         populate_by_name=True,
         arbitrary_types_allowed=True,
+        json_schema_extra=lambda schema, model: _allow_empty_sections(schema, model),
     )
 
     @classmethod
@@ -147,6 +148,24 @@ class SpecModel(BaseModel):
     def unknown_key_message(cls, key: str) -> str:
         return f"unknown field `{key}`{did_you_mean(key, cls.known_keys())}"
 
+    @classmethod
+    def optional_sections(cls) -> frozenset[str]:
+        """Return the keys of optional fields that hold a mapping or a list.
+
+        Such a section written with an empty value (``model:`` with every
+        setting commented out, say) counts as left out.  An empty number,
+        duration or name is still rejected, because there it is more likely
+        a value that was forgotten than a choice of the default.
+        """
+        sections = []
+        for name, field in cls.model_fields.items():
+            if field.is_required():
+                continue
+            kinds = (field.annotation, *get_args(field.annotation))
+            if any(get_origin(kind) in (list, dict) or _is_model(kind) for kind in kinds):
+                sections.append(field.alias or name)
+        return frozenset(sections)
+
     @model_validator(mode="wrap")
     @classmethod
     def _report_unknown_keys(cls, data: Any, handler):
@@ -154,6 +173,8 @@ class SpecModel(BaseModel):
         if not isinstance(data, dict):
             return handler(data)
 
+        sections = cls.optional_sections()
+        data = {key: value for key, value in data.items() if not (value is None and key in sections)}
         known = set(cls.known_keys())
         unknown = [key for key in data if key not in known]
         if not unknown:
@@ -178,6 +199,22 @@ class SpecModel(BaseModel):
                 if not (detail["type"] == "missing" and tuple(detail["loc"]) in {(name,) for name in suggested})
             )
         raise ValidationError.from_exception_data(cls.__name__, details)
+
+
+def _is_model(kind: Any) -> bool:
+    return isinstance(kind, type) and issubclass(kind, BaseModel)
+
+
+def _allow_empty_sections(schema: dict[str, Any], model: type[SpecModel]) -> None:
+    """Let the JSON Schema accept an empty optional section, as the loader does."""
+    properties = schema.get("properties", {})
+    for key in model.optional_sections():
+        entry = properties.get(key)
+        if entry is None or {"type": "null"} in entry.get("anyOf", []):
+            continue
+        # Keep the description and default beside the choice of forms.
+        outer = {name: entry.pop(name) for name in ("title", "description", "default") if name in entry}
+        properties[key] = {"anyOf": [entry, {"type": "null"}], **outer}
 
 
 def _reusable_details(error: ValidationError) -> list[InitErrorDetails]:

@@ -418,6 +418,10 @@ def _resolve_rest(
         segment = part.text
         last = position == len(rest) - 1
         where = ".".join(str(key) for key in walked) or "the top level"
+        if container is None and walked and isinstance(walked[-1], str):
+            # An empty section such as `model:` counts as left out, so its
+            # fields can be swept as if it were written `model: {}`.
+            container = {}
 
         if isinstance(container, dict):
             key: str | int = segment
@@ -425,10 +429,10 @@ def _resolve_rest(
                 if last:
                     walked.append(key)
                     return Target(tuple(walked), missing=True)
+                fields = f"fields: {', '.join(map(str, container))}" if container else "it is empty"
                 raise SweepError(
                     f"invalid path {path!r}: {where} has no field {segment!r} "
-                    f"(fields: {', '.join(map(str, container))}); to sweep a field inside "
-                    f"{segment!r}, add {segment!r} to the file first"
+                    f"({fields}); to sweep a field inside {segment!r}, add {segment!r} to the file first"
                 )
         elif isinstance(container, list):
             if not segment.isdigit() or int(segment) >= len(container):
@@ -515,7 +519,11 @@ def apply_values(data: dict, assignments: list[tuple[tuple[Target, ...], float]]
     edited = copy.deepcopy(data)
     for targets, value in assignments:
         for target in targets:
-            container = _lookup(edited, target.keys[:-1])
+            container = edited
+            for key in target.keys[:-1]:
+                if container[key] is None:
+                    container[key] = {}
+                container = container[key]
             container[target.keys[-1]] = encode_value(target, value)
     return edited
 

@@ -20,7 +20,7 @@ def test_schema_describes_format():
     assert schema["additionalProperties"] is False
     kinds = {
         schema["$defs"][ref["$ref"].split("/")[-1]]["properties"]["kind"]["const"]
-        for ref in schema["properties"]["provisions"]["items"]["oneOf"]
+        for ref in schema["properties"]["provisions"]["anyOf"][0]["items"]["oneOf"]
     }
     assert kinds == {"duration", "withdrawal", "escape_hatch", "review"}
     assert schema["properties"]["period"]["default"] == "1 year"

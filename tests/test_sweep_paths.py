@@ -124,6 +124,23 @@ def test_resolve_missing_leaf_is_created():
     assert edited["parties"][0]["breach_cost"] == 0.25
 
 
+def test_field_of_an_empty_section_is_created():
+    # `model:` written empty counts as left out, like `model: {}`.
+    treaty = {**TREATY, "model": None}
+
+    (target,) = resolve_path(treaty, "model.grid")
+    edited = apply_values(treaty, [((target,), 41.0)])
+
+    assert edited["model"] == {"grid": 41}
+    assert treaty["model"] is None
+
+
+def test_deeper_field_of_an_empty_section_is_named():
+    with pytest.raises(SweepError) as caught:
+        resolve_path({**TREATY, "model": None}, "model.horizon.years")
+    assert "model has no field 'horizon' (it is empty)" in str(caught.value)
+
+
 @pytest.mark.parametrize(
     ("path", "fragment"),
     [

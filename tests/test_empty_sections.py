@@ -1,0 +1,78 @@
+"""An optional section written empty counts as left out; an empty number or name is rejected."""
+
+import json
+
+import pytest
+
+from engine.cli import main, schema_text
+from engine.loader import parse_treaty_text
+
+TREATY = """\
+schema: treaty/v1
+name: Test treaty
+parties:
+  - name: A
+    discount: 0.9
+    defection_value: 0.3
+    regime_value: [[0, 0.2], [1, 0.8]]
+  - name: B
+    discount: 0.9
+    defection_value: 0.3
+    regime_value: [[0, 0.8], [1, 0.2]]
+"""
+
+SUNSET = "provisions:\n  - kind: duration\n    term: 10 years\n"
+
+
+@pytest.mark.parametrize("empty", ["", " ~", " null"])
+@pytest.mark.parametrize("section", ["model", "provisions", "sources", "terms", "environment"])
+def test_empty_top_level_section_is_left_out(section, empty):
+    written = parse_treaty_text(TREATY + f"{section}:{empty}\n")
+
+    assert written == parse_treaty_text(TREATY)
+
+
+def test_empty_section_inside_a_provision_is_left_out():
+    written = parse_treaty_text(TREATY + SUNSET + "    renegotiation:\n    extensions: ~\n")
+
+    assert written == parse_treaty_text(TREATY + SUNSET)
+
+
+def test_empty_beliefs_are_left_out():
+    written = parse_treaty_text(TREATY.replace("  - name: B\n", "    beliefs:\n  - name: B\n"))
+
+    assert written == parse_treaty_text(TREATY)
+
+
+@pytest.mark.parametrize(
+    "text, line, column, fragment",
+    [
+        (TREATY.replace("name: Test treaty", "name:"), 2, 6, "name: expected text (got an empty value"),
+        (TREATY + "period:\n", 12, 8, "period: "),
+        (TREATY.replace("discount: 0.9\n    defection_value: 0.3\n    regime_value: [[0, 0.2]",
+                        "discount:\n    defection_value: 0.3\n    regime_value: [[0, 0.2]", 1),
+         5, 14, "parties[0].discount: expected a number; the value is empty"),
+        (TREATY + SUNSET.replace("10 years", ""), 14, 10, "provisions[0].term: "),
+        (TREATY + "model: {grid: }\n", 12, 14, "model.grid: "),
+    ],
+)
+def test_empty_value_is_rejected(tmp_path, capsys, text, line, column, fragment):
+    path = tmp_path / "t.yaml"
+    path.write_text(text, encoding="utf-8")
+
+    assert main(["check", str(path)]) == 2
+
+    err = capsys.readouterr().err.replace(str(path), "t.yaml").splitlines()
+    assert len(err) == 1
+    assert err[0].startswith(f"t.yaml:{line}:{column}: error: {fragment}")
+    assert "an empty value" in err[0]
+
+
+def test_schema_accepts_empty_sections_only():
+    schema = json.loads(schema_text())
+    top = schema["properties"]
+    renegotiation = schema["$defs"]["DurationProvision"]["properties"]["renegotiation"]
+
+    for entry in (top["model"], top["provisions"], top["sources"], top["terms"], renegotiation):
+        assert {"type": "null"} in entry["anyOf"]
+    assert "anyOf" not in top["name"] and "anyOf" not in top["period"]
