@@ -15,7 +15,9 @@ A reader that closes the output early, as in ``treaty score --json FILE | head``
 the command without a traceback and with status 141, the shell's status for a writer
 ended by SIGPIPE. ``treaty sweep`` catches the closed pipe itself and exits with 0.
 Ctrl-C prints ``interrupted`` and exits with 130, and SIGTERM exits with 143. Both stop
-the worker processes of ``--workers`` first.
+the worker processes of ``--workers`` first. After Ctrl-C, ``score --vary``, ``simulate``
+and ``compare --simulate`` print the report of the draws or paths finished by then,
+marked partial, before their ``interrupted`` line.
 
 NOTE: argparse also exits with status 2 on a command-line usage error. Its message
 starts with ``usage:``, which distinguishes it from a problem in a treaty file. An
@@ -400,17 +402,27 @@ def _run_compare(arguments: argparse.Namespace) -> int:
             print(f"error: {filename}: {error}", file=sys.stderr)
             return EXIT_SOLVER
 
-    simulations = None
+    simulations, seed = None, None
     if arguments.simulate:
-        from engine.simulate import compare_simulations
+        from engine.simulate import SimulationInterrupted, compare_simulations
 
         try:
             simulations, seed = compare_simulations(games, [score for score, _ in scores], arguments,
                                                     progress=True)
+        except SimulationInterrupted as interrupt:
+            _print_comparison(arguments, scores, interrupt.simulations, interrupt.seed)
+            return _report_interrupted_paths(interrupt, " per design")
         except SolverError as error:
             print(f"error: {error}", file=sys.stderr)
             return EXIT_SOLVER
 
+    _print_comparison(arguments, scores, simulations, seed)
+    return EXIT_OK
+
+
+def _print_comparison(arguments: argparse.Namespace, scores: list, simulations: list | None,
+                      seed: int | None) -> None:
+    """Print the scores of ``compare`` and, with ``--simulate``, their simulations."""
     if arguments.json:
         results = [_score_dict(score, fragile) for score, fragile in scores]
         if simulations is not None:
@@ -427,11 +439,11 @@ def _run_compare(arguments: argparse.Namespace) -> int:
 
             print()
             print(format_simulations(arguments.files, simulations, seed))
-    return EXIT_OK
 
 
 def _run_simulate(arguments: argparse.Namespace) -> int:
-    from engine.simulate import format_simulation, simulate_game, simulation_size_problem
+    from engine.simulate import (SimulationInterrupted, format_simulation, simulate_game,
+                                 simulation_size_problem)
 
     problem = check_simulate_arguments(arguments)
     if problem is not None:
@@ -448,6 +460,10 @@ def _run_simulate(arguments: argparse.Namespace) -> int:
             score, _ = _score_game(game)
         simulation = simulate_game(game, score, arguments.paths, arguments.years, arguments.seed,
                                    arguments.workers, progress=True)
+    except SimulationInterrupted as interrupt:
+        partial = interrupt.simulations[0]
+        print(json.dumps(partial.to_dict(), indent=2) if arguments.json else format_simulation(partial))
+        return _report_interrupted_paths(interrupt)
     except SpecError as error:
         _print_problems(error)
         return EXIT_INVALID
@@ -467,6 +483,16 @@ def _run_simulate(arguments: argparse.Namespace) -> int:
     else:
         print(format_simulation(simulation))
     return EXIT_OK
+
+
+def _report_interrupted_paths(interrupt, scope: str = "") -> int:
+    """Print the line on stderr that follows a partial simulation report, and return 130.
+
+    ``scope`` follows the path counts, as " per design" does for ``compare``.
+    """
+    print(f"interrupted after {interrupt.paths:,} of {interrupt.requested:,} paths{scope}; "
+          "the report covers only those paths and is marked partial", file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 def _run_sweep(arguments: argparse.Namespace) -> int:

@@ -489,23 +489,37 @@ def _advance(model, moving, next_phase, column, position, phase, state, new_stat
 
 # ---------------------------------------------------------------- running blocks
 
-_WORKER_MODEL: PathModel | None = None
+_WORKER_MODELS: tuple[PathModel, ...] = ()
 
 
-def _init_worker(model: PathModel) -> None:
-    global _WORKER_MODEL
-    _WORKER_MODEL = model
+def _init_worker(models: tuple[PathModel, ...]) -> None:
+    global _WORKER_MODELS
+    _WORKER_MODELS = models
 
 
 def _worker_block(task: tuple) -> BlockResult:
-    seed, paths, report_periods, total_periods = task
-    return simulate_block(_WORKER_MODEL, seed, paths, report_periods, total_periods)
+    design, seed, paths, report_periods, total_periods = task
+    return simulate_block(_WORKER_MODELS[design], seed, paths, report_periods, total_periods)
 
 
 def block_sizes(paths: int) -> list[int]:
     """Split ``paths`` into blocks of ``BLOCK_SIZE``, the last one possibly smaller."""
     full, rest = divmod(paths, BLOCK_SIZE)
     return [BLOCK_SIZE] * full + ([rest] if rest else [])
+
+
+class BlocksInterrupted(KeyboardInterrupt):
+    """Ctrl-C while blocks run, with the blocks joined by then in ``results``.
+
+    ``results`` has one ``BlockResult`` per design, each of the first ``paths``
+    paths. Those are whole blocks in block order, so they equal a complete run
+    of ``paths`` paths with the same seed.
+    """
+
+    def __init__(self, results: list[BlockResult], paths: int) -> None:
+        super().__init__()
+        self.results = results
+        self.paths = paths
 
 
 def run_blocks(model: PathModel, seed: int, paths: int, report_periods: int,
@@ -515,42 +529,90 @@ def run_blocks(model: PathModel, seed: int, paths: int, report_periods: int,
     Block ``k`` uses child ``k`` of ``SeedSequence(seed)``, so the joined
     result is the same for any number of ``workers``. Each finished block
     advances ``progress`` by its paths.
+
+    Raises
+    ------
+    BlocksInterrupted
+        On Ctrl-C after at least one block has been joined, once any worker
+        processes have stopped. Before that, a plain ``KeyboardInterrupt``.
+    """
+    return run_design_blocks([model], seed, paths, [report_periods], workers, progress)[0]
+
+
+def run_design_blocks(models: list[PathModel], seed: int, paths: int, report_periods: list[int],
+                      workers: int = 1, progress: ProgressNotes | None = None) -> list[BlockResult]:
+    """Simulate every block of every design, as ``run_blocks`` does for one.
+
+    Block ``k`` of each design uses child ``k`` of ``SeedSequence(seed)``. The
+    blocks run in rounds: block 0 of every design, then block 1 of every
+    design, and so on. So the designs finished by a Ctrl-C have the same
+    number of paths, and the paths of each pair up across designs.
     """
     sizes = block_sizes(paths)
     children = np.random.SeedSequence(seed).spawn(len(sizes))
-    total_periods = periods_to_simulate(model.discount, report_periods)
-    tasks = [(child, size, report_periods, total_periods) for child, size in zip(children, sizes)]
+    total_periods = [periods_to_simulate(model.discount, periods)
+                     for model, periods in zip(models, report_periods)]
+    tasks = [(design, child, size, report_periods[design], total_periods[design])
+             for child, size in zip(children, sizes) for design in range(len(models))]
 
     if workers <= 1 or len(tasks) == 1:
-        blocks = (simulate_block(model, *task) for task in tasks)
-        return _join_blocks(blocks, model.n_parties, paths, report_periods, progress)
-    with WorkerPool(workers, _init_worker, (model,)) as pool:
+        blocks = (simulate_block(models[task[0]], *task[1:]) for task in tasks)
+        return _join_blocks(blocks, models, paths, report_periods, progress)
+    with WorkerPool(workers, _init_worker, (tuple(models),)) as pool:
         blocks = pool.map(_worker_block, tasks)
-        return _join_blocks(blocks, model.n_parties, paths, report_periods, progress)
+        return _join_blocks(blocks, models, paths, report_periods, progress)
 
 
-def _join_blocks(blocks: Iterable[BlockResult], n_parties: int, paths: int, report_periods: int,
-                 progress: ProgressNotes | None) -> BlockResult:
-    """Add each block to the joined result as it arrives.
+def _join_blocks(blocks: Iterable[BlockResult], models: list[PathModel], paths: int,
+                 report_periods: list[int], progress: ProgressNotes | None) -> list[BlockResult]:
+    """Add each block to its design's joined result as it arrives, in rounds over the designs.
 
     Only the joined arrays stay in memory, never every block's copy, so a run
     with many blocks needs little more than its per-path payoffs.
-    """
-    payoffs = np.zeros((n_parties, paths))
-    escape_uses = np.zeros(paths, dtype=np.int64)
-    counters = {name: np.zeros(report_periods, dtype=np.int64) for name in _COUNTER_NAMES}
 
-    start = 0
-    for block in blocks:
-        stop = start + block.payoffs.shape[1]
-        payoffs[:, start:stop] = block.payoffs
-        escape_uses[start:stop] = block.escape_uses
-        for name, total in counters.items():
-            total += getattr(block, name)
-        start = stop
-        if progress is not None:
-            progress.advance(block.payoffs.shape[1])
-    return BlockResult(payoffs=payoffs, escape_uses=escape_uses, **counters)
+    Raises
+    ------
+    BlocksInterrupted
+        On Ctrl-C after at least one whole round, with the rounds joined by
+        then. Before that, a plain ``KeyboardInterrupt``.
+    """
+    designs = len(models)
+    payoffs = [np.zeros((model.n_parties, paths)) for model in models]
+    escape_uses = [np.zeros(paths, dtype=np.int64) for _ in models]
+    # The paths of the whole rounds joined so far, with every design's counters
+    # over those paths. Both change in one assignment, so that an interrupt
+    # between any two statements finds them at the same round.
+    joined = (0, [{name: np.zeros(periods, dtype=np.int64) for name in _COUNTER_NAMES}
+                  for periods in report_periods])
+    round_counters: list[dict] = []
+
+    try:
+        for index, block in enumerate(blocks):
+            design = index % designs
+            start, counters = joined
+            stop = start + block.payoffs.shape[1]
+            payoffs[design][:, start:stop] = block.payoffs
+            escape_uses[design][start:stop] = block.escape_uses
+            round_counters.append({name: total + getattr(block, name)
+                                   for name, total in counters[design].items()})
+            if design == designs - 1:
+                joined = (stop, round_counters)
+                round_counters = []
+            if progress is not None:
+                progress.advance(block.payoffs.shape[1])
+    except KeyboardInterrupt as interrupt:
+        finished, counters = joined
+        # A report needs at least two paths, as --paths does, for its standard errors.
+        if finished < 2:
+            raise
+        results = [BlockResult(payoffs=payoffs[design][:, :finished],
+                               escape_uses=escape_uses[design][:finished], **counters[design])
+                   for design in range(designs)]
+        raise BlocksInterrupted(results, finished) from interrupt
+
+    _, counters = joined
+    return [BlockResult(payoffs=payoffs[design], escape_uses=escape_uses[design], **counters[design])
+            for design in range(designs)]
 
 
 def draw_seed() -> int:
@@ -581,6 +643,8 @@ class Simulation:
     # with the same seed see the same states only when these and the period agree.
     transition: np.ndarray | None = None
     start_state: int | None = None
+    # The paths requested when Ctrl-C stopped the run after ``paths`` of them; None for a complete run.
+    paths_requested: int | None = None
 
     def survival(self) -> list[dict]:
         """Share of paths with the treaty alive after 1, 2, ... years, with 95% bands.
@@ -656,7 +720,7 @@ class Simulation:
         proposal. The estimates keep every digit.
         """
         strictness = self.strictness if self.proposed else round(self.strictness, STRICTNESS_DECIMALS)
-        return {
+        result = {
             "treaty": self.treaty,
             "strictness": strictness,
             "seed": self.seed,
@@ -669,6 +733,10 @@ class Simulation:
             "totals": self.totals(),
             "nodes": self.nodes(),
         }
+        if self.paths_requested is not None:
+            result["interrupted"] = True
+            result["paths_requested"] = self.paths_requested
+        return result
 
     def totals(self) -> dict:
         """Shares of paths ending each way within the report horizon, and escapes per path."""
@@ -711,6 +779,26 @@ def wilson(successes: int, trials: int, quantile: float = Z95) -> tuple[float, f
     return float(share), float(low), float(high)
 
 
+class SimulationInterrupted(KeyboardInterrupt):
+    """Ctrl-C while paths are simulated, with the paths finished by then.
+
+    ``simulations`` has one entry per design, as ``compare_simulations``
+    returns them: each agreed design's first ``paths`` of ``requested`` paths,
+    marked partial, and None for a design without agreement. With the same
+    seed they equal a complete run of ``paths`` paths. It is a
+    ``KeyboardInterrupt``, so a caller that does not look for it still stops
+    as on any Ctrl-C.
+    """
+
+    def __init__(self, simulations: list[Simulation | None], seed: int, paths: int,
+                 requested: int) -> None:
+        super().__init__()
+        self.simulations = simulations
+        self.seed = seed
+        self.paths = paths
+        self.requested = requested
+
+
 def simulate_game(game: Game, score: Score, paths: int = DEFAULT_PATHS, years: int | None = None,
                   seed: int | None = None, workers: int = 1,
                   progress: bool = False) -> Simulation | None:
@@ -719,31 +807,61 @@ def simulate_game(game: Game, score: Score, paths: int = DEFAULT_PATHS, years: i
     ``years`` defaults to the score's horizon; ``seed`` to a fresh draw that the
     result reports. With ``progress``, a run that takes longer than
     ``FIRST_NOTE_SECONDS`` writes the paths done to stderr (``ProgressNotes``).
+
+    Raises
+    ------
+    SimulationInterrupted
+        On Ctrl-C once at least one block of paths has finished, after any
+        worker processes have stopped. Before that, a plain ``KeyboardInterrupt``.
     """
-    with ProgressNotes("simulate", paths, "paths", enabled=progress) as notes:
-        return _simulate_design(game, score, paths, years, seed, workers, notes)
-
-
-def _simulate_design(game: Game, score: Score, paths: int, years: int | None, seed: int | None,
-                     workers: int, notes: ProgressNotes) -> Simulation | None:
-    """Simulate one design as ``simulate_game`` does, counting its paths in ``notes``."""
-    if score.evaluated_strictness is None:
-        return None
-    if paths < 2:
-        raise ValueError(f"--paths must be at least 2, got {paths}")
     if seed is None:
         seed = draw_seed()
-    if years is None:
-        years = len(score.survival)
-    report_periods = report_period_count(game, years)
+    with ProgressNotes("simulate", paths, "paths", enabled=progress) as notes:
+        return _simulate_designs([game], [score], paths, years, seed, workers, notes)[0]
 
-    model, exact_values = build_path_model(game, score.evaluated_strictness)
-    counts = run_blocks(model, seed, paths, report_periods, workers, notes)
+
+def _simulate_designs(games: list[Game], scores: list[Score], paths: int, years: int | None,
+                      seed: int, workers: int, notes: ProgressNotes) -> list[Simulation | None]:
+    """Simulate every design with agreement on the same blocks, counting the paths in ``notes``.
+
+    The entry of a design without agreement is None.
+    """
+    agreed = [index for index, score in enumerate(scores) if score.evaluated_strictness is not None]
+    if not agreed:
+        return [None] * len(games)
+    if paths < 2:
+        raise ValueError(f"--paths must be at least 2, got {paths}")
+    design_years = [len(score.survival) if years is None else years for score in scores]
+    report_periods = [report_period_count(games[index], design_years[index]) for index in agreed]
+
+    built = [build_path_model(games[index], scores[index].evaluated_strictness) for index in agreed]
+    models = [model for model, _ in built]
+    exact_values = [values for _, values in built]
+
+    simulations: list[Simulation | None] = [None] * len(games)
+    try:
+        counts = run_design_blocks(models, seed, paths, report_periods, workers, notes)
+    except BlocksInterrupted as interrupt:
+        for position, index in enumerate(agreed):
+            simulations[index] = _simulation(games[index], scores[index], seed, design_years[index],
+                                             exact_values[position], interrupt.results[position],
+                                             requested=paths)
+        raise SimulationInterrupted(simulations, seed, interrupt.paths, paths) from interrupt
+
+    for position, index in enumerate(agreed):
+        simulations[index] = _simulation(games[index], scores[index], seed, design_years[index],
+                                         exact_values[position], counts[position])
+    return simulations
+
+
+def _simulation(game: Game, score: Score, seed: int, years: int, exact_values: np.ndarray,
+                counts: BlockResult, requested: int | None = None) -> Simulation:
+    """Return the ``Simulation`` of ``counts``, with ``requested`` paths requested when it is partial."""
     return Simulation(
         treaty=game.name,
         strictness=float(score.evaluated_strictness),
         seed=int(seed),
-        paths=paths,
+        paths=counts.payoffs.shape[1],
         years=years,
         period_years=game.period_years,
         party_names=[party.name for party in game.parties],
@@ -754,6 +872,7 @@ def _simulate_design(game: Game, score: Score, paths: int, years: int | None, se
         proposed=score.proposal is not None and score.proposal["accepted"],
         transition=np.asarray(game.transition, dtype=float),
         start_state=int(game.start),
+        paths_requested=requested,
     )
 
 
@@ -853,9 +972,13 @@ def check_simulate_arguments(arguments) -> str | None:
 
 def format_simulation(simulation: Simulation) -> str:
     """Return the text report of one simulation."""
+    header = (f"{simulation.treaty}: {simulation.paths} paths at strictness "
+              f"{simulation.strictness:.6f}, seed {simulation.seed}")
+    if simulation.paths_requested is not None:
+        header += (f" (partial: interrupted after {simulation.paths} of "
+                   f"{simulation.paths_requested} paths)")
     lines = [
-        f"{simulation.treaty}: {simulation.paths} paths at strictness {simulation.strictness:.6f}, "
-        f"seed {simulation.seed}",
+        header,
         "",
         "discounted payoff per party (from entry into force, negotiation cost not included):",
     ]
@@ -980,13 +1103,19 @@ def compare_simulations(games: list[Game], scores: list[Score], arguments,
 
     With ``progress``, a run that takes longer than ``FIRST_NOTE_SECONDS``
     writes the paths done, over all designs with agreement, to stderr.
+
+    Raises
+    ------
+    SimulationInterrupted
+        On Ctrl-C once every design with agreement has finished its first
+        block, after any worker processes have stopped. Before that, a plain
+        ``KeyboardInterrupt``.
     """
     seed = arguments.seed if arguments.seed is not None else draw_seed()
     agreed = sum(score.evaluated_strictness is not None for score in scores)
     with ProgressNotes("simulate", agreed * arguments.paths, "paths", enabled=progress) as notes:
-        simulations = [_simulate_design(game, score, arguments.paths, arguments.years, seed,
+        simulations = _simulate_designs(games, scores, arguments.paths, arguments.years, seed,
                                         arguments.workers, notes)
-                       for game, score in zip(games, scores)]
     return simulations, seed
 
 
@@ -995,7 +1124,8 @@ def comparison_dict(simulations: list[Simulation | None], seed: int) -> dict:
 
     Every design after the first carries ``payoff_difference_from_first``, which
     is null when the first design predicts no agreement and so has no payoffs
-    on the paths.
+    on the paths. After Ctrl-C the object, like each design, has
+    ``"interrupted": true`` and ``paths_requested``.
     """
     first = simulations[0]
     designs = []
@@ -1008,12 +1138,31 @@ def comparison_dict(simulations: list[Simulation | None], seed: int) -> dict:
             entry["payoff_difference_from_first"] = (
                 None if first is None else payoff_difference(first, simulation))
         designs.append(entry)
-    return {"seed": seed, "designs": designs}
+    result = {"seed": seed, "designs": designs}
+    partial = _partial_design(simulations)
+    if partial is not None:
+        result["interrupted"] = True
+        result["paths_requested"] = partial.paths_requested
+    return result
+
+
+def _partial_design(simulations: list[Simulation | None]) -> Simulation | None:
+    """Return a design stopped by Ctrl-C, or None when the comparison is complete.
+
+    The designs of one comparison finish the same blocks, so any one of them
+    gives the paths finished and requested.
+    """
+    return next((simulation for simulation in simulations
+                 if simulation is not None and simulation.paths_requested is not None), None)
 
 
 def format_comparison(names: list[str], simulations: list[Simulation | None], seed: int) -> str:
     """Return the text report of ``compare --simulate``: survival and payoffs side by side."""
     lines = [f"simulation with common random numbers, seed {seed}"]
+    partial = _partial_design(simulations)
+    if partial is not None:
+        lines[0] += (f" (partial: interrupted after {partial.paths} of {partial.paths_requested} "
+                     "paths per design)")
     first = simulations[0]
     for index, (name, simulation) in enumerate(zip(names, simulations)):
         lines.append("")
