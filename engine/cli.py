@@ -15,9 +15,9 @@ A reader that closes the output early, as in ``treaty score --json FILE | head``
 the command without a traceback and with status 141, the shell's status for a writer
 ended by SIGPIPE. ``treaty sweep`` catches the closed pipe itself and exits with 0.
 Ctrl-C prints ``interrupted`` and exits with 130, and SIGTERM exits with 143. Both stop
-the worker processes of ``--workers`` first. After Ctrl-C, ``score --vary``, ``simulate``
-and ``compare --simulate`` print the report of the draws or paths finished by then,
-marked partial, before their ``interrupted`` line.
+the worker processes of ``--workers`` first. After Ctrl-C, ``score --vary``, ``simulate``,
+``compare --simulate`` and ``sweep`` print what they finished by then, marked partial, and
+count it on stderr in place of ``interrupted``, and so does ``sweep`` after a ``MemoryError``.
 
 NOTE: argparse also exits with status 2 on a command-line usage error. Its message
 starts with ``usage:``, which distinguishes it from a problem in a treaty file. An

@@ -7,7 +7,8 @@ scores it, either with the engine's solver or with one of the closed forms in
 status ``invalid``, a solver error gets status ``failed`` and a solver that
 stops before converging gets status ``unconverged``. None of these is
 reported as "no agreement". Rows come back in grid order whatever the number
-of worker processes.
+of worker processes. A sweep stopped by Ctrl-C or by a ``MemoryError`` keeps
+the points finished by then and gives the others status ``not_run``.
 
 This module runs sweeps and defines the ``treaty sweep`` command;
 ``engine.sweep_results`` formats the rows.
@@ -44,11 +45,13 @@ from engine.sweep_axes import (
     resolve_path,
 )
 from engine.sweep_results import (
+    NOT_RUN,
     STATUSES,
     SweepResult,
     format_map,
     format_table,
     json_rows,
+    not_run_row,
     result_columns,
     summary_line,
     write_csv,
@@ -60,6 +63,8 @@ __all__ = [
     "STATUSES",
     "Axis",
     "SweepError",
+    "SweepInterrupted",
+    "SweepOutOfMemory",
     "SweepResult",
     "Target",
     "apply_values",
@@ -475,6 +480,43 @@ def party_names(data: dict) -> list[str]:
     return [str(party.get("name")) for party in parties if isinstance(party, dict)]
 
 
+class StoppedSweep:
+    """The rows of a sweep stopped before its last point, one ``SweepResult`` per design.
+
+    Each result has a row for every grid point. The points not finished have
+    status ``not_run``, and every finished point is one of the first points
+    of its grid.
+    """
+
+    def __init__(self, results: list[SweepResult]) -> None:
+        super().__init__()
+        self.results = results
+
+    @property
+    def finished(self) -> int:
+        return sum(result.finished_count() for result in self.results)
+
+    @property
+    def total(self) -> int:
+        return sum(len(result.rows) for result in self.results)
+
+
+class SweepInterrupted(StoppedSweep, KeyboardInterrupt):
+    """Ctrl-C during a sweep, with the points finished by then in ``results``.
+
+    It is a ``KeyboardInterrupt``, so a caller that does not look for it still
+    stops as on any Ctrl-C.
+    """
+
+
+class SweepOutOfMemory(StoppedSweep, MemoryError):
+    """A grid point that needed more memory than the process could get, with the points finished before it.
+
+    It is a ``MemoryError``, so a caller that does not look for it still
+    stops as on any other ``MemoryError``.
+    """
+
+
 def run_sweep(
     filename: str,
     axis_texts: list[str],
@@ -500,6 +542,13 @@ def run_sweep(
         on a terminal, plain lines otherwise.
     loaded : LoadedYaml, optional
         The file's mapping and source positions, when the caller has already read them.
+
+    Raises
+    ------
+    SweepInterrupted
+        On Ctrl-C, after any worker processes have stopped.
+    SweepOutOfMemory
+        When a point raises ``MemoryError``, after any worker processes have stopped.
     """
     if formula not in FORMULA_CHOICES:
         raise SweepError(f"invalid formula {formula!r}: expected one of {', '.join(FORMULA_CHOICES)}")
@@ -519,30 +568,61 @@ def run_sweep(
 
     check_missing_fields(data, filename, positions, axes)
 
-    total = int(np.prod([len(axis.values) for axis in axes]))
+    total = grid_size(axes)
     bar = Progress(total, progress)
     state = (data, positions, filename, formula, axes, parties)
 
+    stop: type[SweepInterrupted] | type[SweepOutOfMemory] | None = None
+    try:
+        _score_grid(state, total, workers, result.rows, bar)
+    except KeyboardInterrupt:
+        stop = SweepInterrupted
+    except MemoryError:
+        # Raised below, outside this block, so that the new exception does not
+        # carry the traceback whose frames may still hold the arrays that did not fit.
+        stop = SweepOutOfMemory
+    finally:
+        # Any worker processes have stopped by now. The progress line ends
+        # before the rows or the interrupt are reported.
+        bar.close()
+
+    if stop is not None:
+        result.rows.extend(not_run_rows(axes, parties, len(result.rows), total))
+        raise stop([result])
+    return result
+
+
+def _score_grid(state: tuple, total: int, workers: int, rows: list[dict], bar: Progress) -> None:
+    """Score every grid point, appending each row to ``rows`` as it arrives.
+
+    The rows go into the caller's list, so that after Ctrl-C or a
+    ``MemoryError`` it still contains the points finished by then. They arrive in
+    grid order with any number of workers, so they are always the first
+    ``len(rows)`` points of the grid. A worker's point that finished after an
+    unfinished earlier one is not collected.
+    """
     if workers == 1:
         _init_worker(*state)
         for index in range(total):
-            result.rows.append(_evaluate_index(index))
+            rows.append(_evaluate_index(index))
             bar.update(index + 1)
-    else:
-        chunk = max(1, total // (workers * 4))
-        try:
-            with WorkerPool(workers, _init_worker, state) as pool:
-                for done, row in enumerate(pool.map(_evaluate_index, range(total), chunksize=chunk), 1):
-                    result.rows.append(row)
-                    bar.update(done)
-        except BaseException:
-            # The pool has stopped its workers; end the progress line before the
-            # interrupt or error is reported.
-            bar.close()
-            raise
+        return
 
-    bar.close()
-    return result
+    chunk = max(1, total // (workers * 4))
+    with WorkerPool(workers, _init_worker, state) as pool:
+        for done, row in enumerate(pool.map(_evaluate_index, range(total), chunksize=chunk), 1):
+            rows.append(row)
+            bar.update(done)
+
+
+def grid_size(axes: list[Axis]) -> int:
+    """Return the number of grid points: the product of the axis lengths."""
+    return math.prod(len(axis.values) for axis in axes)
+
+
+def not_run_rows(axes: list[Axis], parties: list[str], start: int, total: int) -> list[dict]:
+    """Return the ``not_run`` rows of grid points ``start`` to ``total - 1``."""
+    return [not_run_row(axes, _grid_values(axes, index), parties) for index in range(start, total)]
 
 
 # --------------------------------------------------------------------------
@@ -698,9 +778,11 @@ def _check_output_request(args: argparse.Namespace) -> None:
 
 
 def _write_output_files(
-    args: argparse.Namespace, results: list[SweepResult]
+    args: argparse.Namespace, results: list[SweepResult], plot: bool = True
 ) -> tuple[list[str], list[str]]:
     """Write the ``--out`` and ``--plot`` files; return the paths written and a message per failure.
+
+    With ``plot`` false, the ``--plot`` file is not drawn.
 
     A failed write leaves an earlier file of that name as it was. The other
     file is still written, and the rows are still printed, so that a full
@@ -715,7 +797,7 @@ def _write_output_files(
         except OSError as error:
             problems.append(f"{args.out}: cannot write the CSV file: {os_error_reason(error)}")
 
-    if args.plot:
+    if args.plot and plot:
         from engine.plotting import plot_sweep
 
         compare = results[1] if len(results) > 1 else None
@@ -743,7 +825,14 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     (their rows show it). Exit code 2 for a request that cannot run, with one
     ``error:`` line on stderr, and for an output file that could not be
     written, with one ``error:`` line per such file after the printed rows.
+
+    A sweep stopped by Ctrl-C (exit code 130) or by a point that needs more
+    memory than the process can get (exit code 3) writes and prints the
+    points finished by then, the others with status ``not_run``, and ends
+    with a line on stderr that counts them. That exit code wins over a failed
+    output file.
     """
+    stop: StoppedSweep | None = None
     try:
         _check_output_request(args)
         results = _run_designs(args)
@@ -753,10 +842,18 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     except SpecError as error:
         print(_one_error_line(error), file=sys.stderr)
         return 2
+    except (SweepInterrupted, SweepOutOfMemory) as stopped:
+        stop = stopped
+        results = stopped.results
+
+    if stop is not None and stop.finished == 0:
+        return _report_stop(stop)
 
     # The files come first, so that a reader who closes stdout early, as in
-    # `| head`, still gets them.
-    written, problems = _write_output_files(args, results)
+    # `| head`, still gets them. A plot of part of the grid would show the
+    # points not run as blank, which reads as missing terms, so it is not drawn.
+    written, problems = _write_output_files(args, results, plot=stop is None)
+    exit_code = 2 if problems else 0
     try:
         _print_results(args, results, written)
     except BrokenPipeError:
@@ -769,7 +866,30 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         # and also when printing the rows failed.
         for problem in problems:
             print(f"error: {problem}", file=sys.stderr)
-    return 2 if problems else 0
+        if stop is not None and args.plot:
+            print(f"warning: {args.plot} was not written, because the sweep stopped before "
+                  "its last point", file=sys.stderr)
+        if stop is not None:
+            exit_code = _report_stop(stop)
+    return exit_code
+
+
+def _report_stop(stop: StoppedSweep) -> int:
+    """Write the lines on stderr that state why the sweep stopped and how far it got; return the exit code."""
+    from engine.cli import EXIT_INTERRUPTED, EXIT_SOLVER, OUT_OF_MEMORY
+
+    counted = f"after {stop.finished:,} of {stop.total:,} points"
+    if stop.finished == 0:
+        outcome = "there is no result to report"
+    else:
+        outcome = f"the output contains only those, and the other points have status {NOT_RUN}"
+
+    if isinstance(stop, SweepInterrupted):
+        print(f"interrupted {counted}; {outcome}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(OUT_OF_MEMORY, file=sys.stderr)
+    print(f"stopped {counted}; {outcome}", file=sys.stderr)
+    return EXIT_SOLVER
 
 
 def _one_error_line(error: SpecError) -> str:
@@ -823,17 +943,42 @@ def _run_designs(args: argparse.Namespace) -> list[SweepResult]:
             for caveat in closed_form_caveats(loaded.data):
                 print(f"warning: {filename}: {caveat}", file=sys.stderr)
 
-    return [
-        run_sweep(
-            filename,
-            axis_texts,
-            formula=args.formula,
-            workers=args.workers,
-            progress=not args.quiet,
-            loaded=loaded,
-        )
-        for filename, loaded in zip(files, loaded_files)
-    ]
+    results: list[SweepResult] = []
+    stop: type[SweepInterrupted] | type[SweepOutOfMemory] | None = None
+    try:
+        for filename, loaded in zip(files, loaded_files):
+            results.append(
+                run_sweep(
+                    filename,
+                    axis_texts,
+                    formula=args.formula,
+                    workers=args.workers,
+                    progress=not args.quiet,
+                    loaded=loaded,
+                )
+            )
+    except KeyboardInterrupt as interrupt:
+        # A plain KeyboardInterrupt came between two designs' grids.
+        stop = SweepInterrupted
+        results += getattr(interrupt, "results", [])
+    except MemoryError as error:
+        stop = SweepOutOfMemory
+        results += getattr(error, "results", [])
+    if stop is None:
+        return results
+
+    # The designs after the stopped one have not started, so none of their points has run.
+    for filename, loaded in list(zip(files, loaded_files))[len(results):]:
+        results.append(_not_run_result(filename, loaded, axis_texts, args.formula))
+    raise stop(results)
+
+
+def _not_run_result(filename: str, loaded: LoadedYaml, axis_texts: list[str], formula: str) -> SweepResult:
+    """Return the result of a design whose sweep never started: every point ``not_run``."""
+    axes = build_axes(loaded.data, axis_texts)
+    parties = party_names(loaded.data)
+    rows = not_run_rows(axes, parties, 0, grid_size(axes))
+    return SweepResult(filename, formula, axes, parties, rows)
 
 
 def check_formula_parties(filename: str, formula: str, parties: list[str]) -> None:

@@ -15,7 +15,10 @@ from engine.number_text import axis_value_texts, evaluated_text, interval_text, 
 from engine.score import STRICTNESS_DECIMALS
 from engine.sweep_axes import Axis
 
-STATUSES = ("ok", "invalid", "failed", "unconverged")
+STATUSES = ("ok", "invalid", "failed", "unconverged", "not_run")
+# The status of a grid point that a sweep stopped by Ctrl-C or by running out
+# of memory did not finish. Every result column of such a row is empty.
+NOT_RUN = "not_run"
 # Strictness columns, written with STRICTNESS_DECIMALS decimals like the zone and
 # terms of `treaty score --json`, whichever formula located them. The rows in
 # memory keep every digit.
@@ -24,6 +27,9 @@ STRICTNESS_COLUMNS = ("zone_low", "zone_high", "terms")
 # written as "inf" in CSV and JSON and as this word in the table. An empty cell
 # (None) means "not available", e.g. without agreement or with a closed form.
 UNBOUNDED_LABEL = "unbounded"
+# Past 2**53 every double is a whole number, so there wholeness carries no
+# information about the grid, and an integer would print every digit of the double.
+MAX_EXACT_INTEGER = 2**53
 
 
 @dataclass
@@ -60,6 +66,18 @@ class SweepResult:
         """Return a boolean array: True where the point is valid and agrees."""
         return np.array([row["status"] == "ok" and bool(row["agreement"]) for row in self.rows])
 
+    def finished_count(self) -> int:
+        """Return the number of scored points: the rows of any status but ``not_run``."""
+        return sum(row["status"] != NOT_RUN for row in self.rows)
+
+
+def not_run_row(axes: list[Axis], values: list[float], parties: list[str]) -> dict:
+    """Return the row of a grid point that was not scored: its axis values and status ``not_run``."""
+    row: dict[str, Any] = {axis.path: value for axis, value in zip(axes, values)}
+    row.update({column: None for column in result_columns([], parties)})
+    row.update(status=NOT_RUN, message="")
+    return row
+
 
 def result_columns(axes: list[Axis], parties: list[str]) -> list[str]:
     """Return the row keys in output order."""
@@ -81,10 +99,40 @@ def result_columns(axes: list[Axis], parties: list[str]) -> list[str]:
     ]
 
 
-def _output_value(column: str, value: Any) -> Any:
+def _output_value(column: str, value: Any, integer_axes: set[str]) -> Any:
+    if column in integer_axes and _is_exact_integer(value):
+        return int(value)
     if column in STRICTNESS_COLUMNS and value is not None:
         return round(float(value), STRICTNESS_DECIMALS)
     return value
+
+
+def integer_axis_paths(results: list[SweepResult]) -> set[str]:
+    """Return the axis paths whose whole values CSV and JSON write as integers, such as 21 for 21.0.
+
+    An axis qualifies when every one of its values is whole, or when it sets
+    only fields that the file writes as whole numbers (``model.grid``), in
+    every design. Other values keep every digit, so 0.5 stays 0.5 and 1.0
+    on a decimal axis stays 1.0.
+    """
+    paths = set()
+    for position, axis in enumerate(results[0].axes):
+        same_axes = [result.axes[position] for result in results]
+        all_whole = all(_is_exact_integer(value) for value in axis.values)
+        integer_fields = all(
+            bool(same.targets) and all(target.integer for target in same.targets)
+            for same in same_axes
+        )
+        if all_whole or integer_fields:
+            paths.add(axis.path)
+    return paths
+
+
+def _is_exact_integer(value: Any) -> bool:
+    if value is None or isinstance(value, bool):
+        return False
+    number = float(value)
+    return number.is_integer() and abs(number) <= MAX_EXACT_INTEGER
 
 
 def _csv_cell(value: Any) -> str:
@@ -117,23 +165,25 @@ def write_csv(results: list[SweepResult], stream: TextIO) -> None:
                         if column.startswith("margin_") or column == "expected_lifetime_years")
     base = [column for column in results[0].columns if not column.startswith("margin_")]
     columns = base[:first_margin] + margins + base[first_margin:]
+    integer_axes = integer_axis_paths(results)
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow((["design"] if comparing else []) + columns)
     for result in results:
         for row in result.rows:
-            cells = [_csv_cell(_output_value(column, row.get(column))) for column in columns]
+            cells = [_csv_cell(_output_value(column, row.get(column), integer_axes)) for column in columns]
             writer.writerow(([result.filename] if comparing else []) + cells)
 
 
 def json_rows(results: list[SweepResult]) -> list[dict]:
     """Return the rows as JSON-ready objects, with ``design`` when comparing."""
     comparing = len(results) > 1
+    integer_axes = integer_axis_paths(results)
     rows = []
     for result in results:
         for row in result.rows:
             item = {"design": result.filename} if comparing else {}
             for column in result.columns:
-                item[column] = _json_value(_output_value(column, row.get(column)))
+                item[column] = _json_value(_output_value(column, row.get(column), integer_axes))
             # An empty message is an empty cell, which JSON writes as null like the others.
             if item.get("message") == "":
                 item["message"] = None
@@ -235,7 +285,7 @@ def format_table(result: SweepResult) -> str:
 def format_map(result: SweepResult) -> str:
     """Format a 2-D sweep as a character map, y rising upwards, plus counts."""
     x_axis, y_axis = result.axes
-    symbols = {"invalid": "x", "failed": "!", "unconverged": "?"}
+    symbols = {"invalid": "x", "failed": "!", "unconverged": "?", NOT_RUN: "-"}
     width = len(x_axis.values)
     text = io.StringIO()
     text.write(f"{result.filename}: {y_axis.label} (rows) against {x_axis.label} (columns)\n")
@@ -255,7 +305,10 @@ def format_map(result: SweepResult) -> str:
 
     x_range = f"{x_texts[0]} .. {x_texts[-1]}"
     text.write(f"{' ' * label_width} {x_axis.label}: {x_range}\n")
-    text.write("# agreement   . no agreement   x invalid   ! solver failed   ? unconverged\n")
+    legend = "# agreement   . no agreement   x invalid   ! solver failed   ? unconverged"
+    if any(row["status"] == NOT_RUN for row in result.rows):
+        legend += "   - not run"
+    text.write(legend + "\n")
     text.write(summary_line(result) + "\n")
     return text.getvalue()
 

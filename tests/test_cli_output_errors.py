@@ -205,7 +205,7 @@ def test_schema_under_file_size_limit(tmp_path):
     pytest.param(["score", MINIMAL], id="score"),
     pytest.param(["score", "--json", MINIMAL], id="score-json"),
     pytest.param(["compare", MINIMAL, MINIMAL], id="compare"),
-    pytest.param(["sweep", MINIMAL, "--x", "parties.A.discount=0.5:0.9:2", "--quiet"], id="sweep"),
+    # A sweep also counts its finished points (tests/test_sweep_stopped.py).
 ])
 def test_memory_error_one_line_exit_3(argv, monkeypatch, capsys):
     # numpy raises a subclass of MemoryError for an array larger than the memory left.

@@ -1,24 +1,31 @@
 """Axis values in the sweep table and map: distinct values print distinctly, whole numbers in full.
 
 Each value gets 4 significant digits, and more where two neighbours would
-print alike. CSV writes every digit of each value.
+print alike. CSV and JSON write every digit of each value, and whole values
+of a whole-number axis as integers.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 
 import numpy as np
 import pytest
 
-from engine.sweep_axes import Axis
-from engine.sweep_results import SweepResult, format_map, format_table, write_csv
+from engine.sweep_axes import Axis, Target
+from engine.sweep_results import SweepResult, format_map, format_table, json_rows, write_csv
 
 
-def sweep_result(path: str, values: np.ndarray, y_values: np.ndarray | None = None) -> SweepResult:
-    """Build a sweep whose points all failed validation with the same message."""
-    axes = [Axis(path=path, values=values)]
+def sweep_result(path: str, values: np.ndarray, y_values: np.ndarray | None = None,
+                 integer: bool = False) -> SweepResult:
+    """Build a sweep whose points all failed validation with the same message.
+
+    With ``integer``, the x axis sets a field that the file writes as a whole number.
+    """
+    targets = (Target(keys=tuple(path.split(".")), integer=integer),)
+    axes = [Axis(path=path, values=values, targets=targets)]
     y_path = "environment.persistence"
     if y_values is not None:
         axes.append(Axis(path=y_path, values=y_values))
@@ -86,3 +93,42 @@ def test_csv_axis_values_exact(values):
 
     rows = list(csv.DictReader(io.StringIO(stream.getvalue())))
     assert [float(row["environment.persistence"]) for row in rows] == [float(value) for value in values]
+
+
+def csv_cells(result: SweepResult, column: str) -> list[str]:
+    stream = io.StringIO()
+    write_csv([result], stream)
+    return [row[column] for row in csv.DictReader(io.StringIO(stream.getvalue()))]
+
+
+def json_texts(result: SweepResult, column: str) -> list[str]:
+    return [json.dumps(row[column]) for row in json_rows([result])]
+
+
+# (case, values, the field is a whole-number field, expected CSV and JSON texts)
+AXIS_CASES = [
+    ("whole values", np.linspace(50000, 50002, 3), False, ["50000", "50001", "50002"]),
+    ("whole-number field", np.linspace(21, 41, 3), True, ["21", "31", "41"]),
+    ("whole-number field, a fraction", np.linspace(21, 40, 3), True, ["21", "30.5", "40"]),
+    ("decimal field", np.linspace(0, 1, 3), False, ["0.0", "0.5", "1.0"]),
+    # Every double past 2**53 is whole, so these keep the float form.
+    ("past 2**53", np.linspace(1e20, 2e20, 2), False, ["1e+20", "2e+20"]),
+]
+
+
+def test_axis_values_whole_as_integers():
+    path = "parties.A.defection_value.later"
+    for case, values, integer, expected in AXIS_CASES:
+        result = sweep_result(path, values, integer=integer)
+
+        assert csv_cells(result, path) == expected, case
+        assert json_texts(result, path) == expected, case
+
+
+def test_y_axis_values_whole_as_integers():
+    # sweep_result names the y axis environment.persistence.
+    result = sweep_result("parties.A.discount", np.linspace(0.25, 0.75, 3), y_values=np.linspace(1, 3, 3))
+
+    assert csv_cells(result, "parties.A.discount")[:3] == ["0.25", "0.5", "0.75"]
+    assert csv_cells(result, "environment.persistence")[::3] == ["1", "2", "3"]
+    assert json_texts(result, "environment.persistence")[::3] == ["1", "2", "3"]

@@ -685,6 +685,22 @@ def test_missing_whole_number_field_swept(tmp_path, capsys):
     assert [row["status"] for row in rows] == ["ok", "ok"]
 
 
+def test_whole_number_axis_written_as_integers(tmp_path, capsys):
+    path = write_fixture(tmp_path)
+    with open(path, "a") as stream:
+        stream.write("model: {grid: 21}\n")
+    out_path = tmp_path / "rows.csv"
+    argv = [path, "--x", "model.grid=21:41:3", "--formula", "per-period", "--quiet"]
+
+    code, _, err = run([*argv, "--out", str(out_path)], capsys)
+    rows = run_json(argv, capsys)
+
+    assert code == 0, err
+    with open(out_path, newline="") as stream:
+        assert [row["model.grid"] for row in csv.DictReader(stream)] == ["21", "31", "41"]
+    assert [json.dumps(row["model.grid"]) for row in rows] == ["21", "31", "41"]
+
+
 def test_interrupted_csv_keeps_old_file(tmp_path, capsys, monkeypatch):
     # Writing in place would empty the earlier file before the first row.
     path = write_fixture(tmp_path)

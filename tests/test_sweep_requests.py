@@ -9,12 +9,14 @@ as a failure rather than as a slow test.
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from engine import sweep
@@ -220,15 +222,16 @@ def _live_group_members(group: int) -> list[int]:
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 @pytest.mark.parametrize("workers", [1, 2])
-def test_interrupt_is_quiet(tmp_path, workers):
+def test_interrupt_writes_finished_points(tmp_path, workers):
     # Scoring 5,000 points takes tens of seconds, so the sweep is still running
     # when its first progress line appears (after one second). SIGINT goes to the
     # whole process group, as Ctrl-C in a terminal does.
     points = 5000
     path = write_fixture(tmp_path)
+    out_path = tmp_path / "rows.csv"
     command = [
         sys.executable, "-c", "import sys; from engine.cli import main; sys.exit(main())", "sweep", path,
-        "--x", f"parties.A.discount=0.1:0.9:{points}", "--workers", str(workers),
+        "--x", f"parties.A.discount=0.1:0.9:{points}", "--workers", str(workers), "--out", str(out_path),
     ]
     process = subprocess.Popen(
         command, cwd=REPOSITORY, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -244,12 +247,34 @@ def test_interrupt_is_quiet(tmp_path, workers):
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
 
-    # More progress lines may come before the signal arrives, but nothing else.
+    # More progress lines may come before the signal arrives, then the count.
     lines = err.strip().splitlines()
     assert process.returncode == 130
-    assert lines[-1] == "interrupted"
     assert all(line.startswith("sweep: ") for line in lines[:-1]), err
-    assert out == ""
+    counted = re.fullmatch(r"interrupted after (\d+) of 5,000 points; the output contains only "
+                           r"those, and the other points have status not_run", lines[-1])
+    assert counted, err
+    finished = int(counted.group(1))
+    assert 0 < finished < points
+
+    with open(out_path, newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    statuses = [row["status"] for row in rows]
+    assert statuses == ["ok"] * finished + ["not_run"] * (points - finished)
+    table = out.splitlines()
+    assert table[-1] == f"wrote {out_path}"
+    assert [line.split()[1] for line in table[2:-1]] == statuses
+
+    # The rows are the first points of the grid, each with its own values.
+    x_values = np.linspace(0.1, 0.9, points)
+    assert [float(row["parties.A.discount"]) for row in rows] == list(x_values)
+    loaded = sweep.read_treaty_mapping(path)
+    axes = sweep.build_axes(loaded.data, [f"parties.A.discount=0.1:0.9:{points}"])
+    for index in (0, finished - 1):
+        expected = sweep.evaluate_point(loaded.data, loaded.positions, path, axes,
+                                        [float(x_values[index])], "engine", ["A", "B"])
+        assert float(rows[index]["terms"]) == round(expected["terms"], 8)
+        assert float(rows[index]["margin_A"]) == expected["margin_A"]
 
     deadline = time.monotonic() + 10
     while _live_group_members(process.pid) and time.monotonic() < deadline:
