@@ -229,7 +229,7 @@ def _build_parser() -> argparse.ArgumentParser:
         help="score several treaties side by side",
         description="Score several treaties and report them side by side, in the order given.",
     )
-    compare.add_argument("files", nargs="+", metavar="FILE", help="treaty YAML file to score")
+    compare.add_argument("files", nargs="+", metavar="FILE", help="treaty YAML file to score; give at least two")
     compare.add_argument("--json", action="store_true", help="print the results as a JSON list")
     compare.add_argument("--simulate", action="store_true",
                          help="also simulate every design on the same random numbers")
