@@ -92,14 +92,19 @@ class WorkerPool:
             raise
 
     def map(self, function: Callable[[Any], Any], items: Iterable, chunksize: int = 1) -> Iterator:
-        """Return the results of ``function`` on ``items``, in order, as they arrive."""
+        """Return the results of ``function`` on ``items``, in order, as they arrive.
+
+        Each task runs ``function`` on ``chunksize`` items in a row.
+        """
         # Submitting the tasks starts the worker processes. A stop request in the
         # middle of starting one would leave a worker that the pool does not track,
         # and that worker outlives the command. So the request waits until the
         # tasks are submitted. That is quick, because a start does not wait for
         # the new worker (see ``__init__``).
         with _stop_requests_held():
-            return self._pool.map(function, items, chunksize=chunksize)
+            futures = [self._pool.submit(_run_chunk, function, chunk)
+                       for chunk in _chunks(items, max(1, chunksize))]
+        return _results_in_order(futures)
 
     def __enter__(self) -> WorkerPool:
         return self
@@ -113,6 +118,30 @@ class WorkerPool:
         finally:
             # Every worker has ended, so none will read the file again.
             _remove(self._startup)
+
+
+def _chunks(items: Iterable, size: int) -> list[list]:
+    """Split ``items`` into lists of ``size``, the last one possibly shorter."""
+    items = list(items)
+    return [items[start:start + size] for start in range(0, len(items), size)]
+
+
+def _run_chunk(function: Callable[[Any], Any], chunk: list) -> list:
+    return [function(item) for item in chunk]
+
+
+def _results_in_order(futures: list) -> Iterator:
+    """Yield the results of each future's chunk, in order.
+
+    Unlike the executor's own ``map``, this leaves the queued tasks alone when
+    it is interrupted. The executor's map cancels them from this thread while
+    ``stop_workers`` has its manager thread fail the same tasks as the workers
+    end. In Python 3.11 the manager then meets a cancelled task and prints an
+    ``InvalidStateError`` traceback. With ``shutdown(cancel_futures=True)``
+    only the manager thread cancels, so the two never overlap.
+    """
+    for future in futures:
+        yield from future.result()
 
 
 def _write_startup(initializer: Callable[..., None], initargs: tuple) -> str:

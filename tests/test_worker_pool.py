@@ -6,12 +6,12 @@ import signal
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 
 import numpy
 import pytest
 
-from engine.worker_pool import WorkerPool, stop_workers
+from engine.worker_pool import WorkerPool, _results_in_order, stop_workers
 
 
 def test_results_in_order():
@@ -185,3 +185,18 @@ def test_start_up_file_is_removed(tmp_path, monkeypatch, fail):
     else:
         run()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_interrupted_results_leave_tasks_queued():
+    # Closing the results early, as an interrupt does, must not cancel the tasks
+    # still queued: only the executor's manager thread cancels them, in
+    # ``stop_workers``. Cancelling them from this thread as well races with that
+    # thread, which then fails on a cancelled task and prints a traceback.
+    done, queued = Future(), Future()
+    done.set_result([1])
+    results = _results_in_order([done, queued])
+
+    assert next(results) == 1
+    results.close()
+
+    assert not queued.cancelled()
