@@ -37,7 +37,7 @@ from engine.durations import YEARS_PER_UNIT, Duration, DurationError, parse_dura
 from engine.errors import NO_VALUE, Problem, SolverError, SpecError, format_value
 from engine.heartbeat import ProgressNotes
 from engine.loader import schema_nodes
-from engine.spec_fields import DURATION_PATTERN
+from engine.spec_fields import DURATION_PATTERN, did_you_mean
 from engine.sweep_axes import SweepError, Target, apply_values, named_path, resolve_path
 from engine.worker_pool import WorkerPool, worker_count_problem
 
@@ -154,6 +154,8 @@ def parse_varied(data: dict, texts: list[str], filename: str = "FILE") -> list[V
             seen[target.keys] = path.strip()
         parsed = parse_distribution(distribution)
         for target in targets:
+            if target.missing and not schema_nodes(target.keys):
+                raise VaryError(_unknown_field_message(data, path.strip(), target))
             if _is_duration_field(target):
                 raise VaryError(_duration_message(data, path.strip(), target, parsed, filename))
             if _is_whole_number_field(target):
@@ -165,6 +167,15 @@ def parse_varied(data: dict, texts: list[str], filename: str = "FILE") -> list[V
                     "where (STOP - START) / (N - 1) is a whole number")
         fields.append(VariedField(path.strip(), targets, parsed))
     return fields
+
+
+def _unknown_field_message(data: dict, path: str, target: Target) -> str:
+    """Explain that ``target`` names a field the treaty format does not have, with a suggestion."""
+    parent, name = target.keys[:-1], str(target.keys[-1])
+    known = sorted({key for node in schema_nodes(parent) for key in node.get("properties", {})})
+    where = named_path(data, parent) or "the top level"
+    return (f"invalid path {path!r}: {where} has no field {name!r} in the treaty format, so every "
+            f"draw would be invalid{did_you_mean(name, known)}")
 
 
 # ------------------------------------------------------------------ duration fields

@@ -90,7 +90,7 @@ class Duration:
 def parse_duration(text: str) -> Duration:
     """Parse a duration string; raise ``DurationError`` saying which forms are accepted."""
     if not isinstance(text, str):
-        raise DurationError(f"a duration must be text with a unit, {DURATION_FORMS}")
+        raise DurationError(f"a duration needs a unit: write {DURATION_FORMS}")
 
     stripped = text.strip()
     plain = _PLAIN_PATTERN.match(stripped)

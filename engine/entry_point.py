@@ -15,11 +15,23 @@ import sys
 # the slow import this one guards.
 EXIT_INTERRUPTED = 130
 
+# The value of ``engine.cli.EXIT_SOLVER``, which also covers running out of memory.
+EXIT_OUT_OF_MEMORY = 3
+
+START_FAILED = ("error: not enough memory to start `treaty`: loading numpy and the engine "
+                "failed; raise the memory limit (`ulimit -v`, or the batch system's)")
+
 
 def main() -> int:
     """Import and run the ``treaty`` command; return its exit code."""
     try:
-        from engine.cli import main as run_command
+        try:
+            from engine.cli import main as run_command
+        except MemoryError:
+            # Under a tight limit such as `ulimit -v` the imports alone can fail.
+            # The command's own handler, which blames the model, is not loaded yet.
+            print(START_FAILED, file=sys.stderr)
+            return EXIT_OUT_OF_MEMORY
 
         return run_command()
     except KeyboardInterrupt:

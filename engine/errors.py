@@ -138,10 +138,19 @@ def format_value(value: object) -> str:
 
 
 def _one_line(text: str) -> str:
-    """Escape control characters (from keys or values in the file) so a problem stays one line."""
+    """Escape control characters (from keys or values in the file) so a problem stays one line.
+
+    The escapes take the ``\\u0007`` form that the JSON-quoted keys of a field
+    path use, so one key reads the same in the path and in the message.
+    """
     if text.isprintable():
         return text
-    return "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text)
+    return "".join(char if char.isprintable() else _escape(char) for char in text)
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def _format_mapping(value: dict) -> str:

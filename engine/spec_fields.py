@@ -243,7 +243,7 @@ def _validate_duration(value: Any, info: ValidationInfo, *, positive: bool) -> D
     if isinstance(value, Duration):
         return value
     if not isinstance(value, str):
-        raise rule_error(f"a duration is text with a unit, {DURATION_FORMS}", "a duration such as `1 year`")
+        raise rule_error(f"a duration needs a unit: write {DURATION_FORMS}", "a duration such as `1 year`")
     try:
         duration = parse_duration(value)
     except DurationError as error:

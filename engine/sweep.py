@@ -121,7 +121,7 @@ def check_missing_fields(
             break
         else:
             raise SweepError(
-                f"invalid path {axis.path!r}: the file has no such field, and adding it "
+                f"{filename}: invalid path {axis.path!r}: the file has no such field, and adding it "
                 f"fails validation at every grid value: {first_problem}"
             )
 

@@ -432,7 +432,7 @@ def _resolve_rest(
                 fields = f"fields: {', '.join(map(str, container))}" if container else "it is empty"
                 raise SweepError(
                     f"invalid path {path!r}: {where} has no field {segment!r} "
-                    f"({fields}); to sweep a field inside {segment!r}, add {segment!r} to the file first"
+                    f"({fields}); to set a field inside {segment!r}, add {segment!r} to the file first"
                 )
         elif isinstance(container, list):
             if not segment.isdigit() or int(segment) >= len(container):

@@ -146,6 +146,17 @@ def test_control_character(tmp_path, capsys):
     assert_one_error(path, capsys, "2:8", "character U+0007 is not allowed in YAML text")
 
 
+def test_escaped_control_character_in_key(tmp_path, capsys):
+    # A quoted key may spell a control character as an escape. The path and the
+    # message then show the same escape, so both name the same key.
+    text = PARTIES_WITH_DEFECTION.format(defection=0.3) + '"k\\u0007ey": 1\n'
+    path = write(tmp_path, text)
+
+    line = assert_one_error(path, capsys, "6:1", '["k\\u0007ey"]: unknown field `k\\u0007ey`')
+
+    assert "\\x07" not in line
+
+
 def test_directory(tmp_path, capsys):
     assert_one_error(tmp_path, capsys, "1:1", "is a directory, not a treaty file")
 

@@ -50,3 +50,17 @@ def test_runs_the_command():
 
 def test_exit_code_matches_cli():
     assert entry_point.EXIT_INTERRUPTED == cli.EXIT_INTERRUPTED
+    assert entry_point.EXIT_OUT_OF_MEMORY == cli.EXIT_SOLVER
+
+
+# The imports run out of memory, as they can under a tight `ulimit -v`.
+NO_MEMORY_DURING_IMPORT = CTRL_C_DURING_IMPORT.replace("os.kill(os.getpid(), signal.SIGINT)", "raise MemoryError")
+
+
+def test_no_memory_during_import():
+    result = subprocess.run([sys.executable, "-c", NO_MEMORY_DURING_IMPORT, "check", "treaties/abm.yaml"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+    assert result.returncode == 3
+    assert result.stderr == entry_point.START_FAILED + "\n"
+    assert result.stdout == ""

@@ -250,6 +250,15 @@ def test_request_errors_exit_2(tmp_path, capsys, argv_tail, fragment):
     assert len(err.strip().splitlines()) == 1
 
 
+def test_added_field_error_names_file(tmp_path, capsys):
+    path = write_fixture(tmp_path)
+
+    code, _, err = run([path, "--x", "environment.persistance=0.5:0.9:3", "--formula", "printed"], capsys)
+
+    assert code == 2
+    assert err.startswith(f"error: {path}: invalid path 'environment.persistance': the file has no such field")
+
+
 def test_missing_file_exit_2(tmp_path, capsys):
     code, _, err = run([str(tmp_path / "absent.yaml"), "--x", "a.b=0:1:2"], capsys)
     assert code == 2

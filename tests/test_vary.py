@@ -127,6 +127,35 @@ def test_cli_vary_unknown_path(treaty_file, capsys):
     assert capsys.readouterr().err.startswith("error:")
 
 
+@pytest.mark.parametrize(
+    "vary, message",
+    [
+        ("parties.A.dicount=uniform(0.8, 0.9)",
+         "error: invalid path 'parties.A.dicount': parties.A has no field 'dicount' in the treaty "
+         "format, so every draw would be invalid; did you mean `discount`?"),
+        ("model.gird=uniform(10, 20)",
+         "error: invalid path 'model.gird': model has no field 'gird' in the treaty format, so "
+         "every draw would be invalid; did you mean `grid`?"),
+    ],
+)
+def test_cli_vary_misspelt_field(treaty_file, capsys, vary, message):
+    code = main(["score", treaty_file, "--vary", vary, "--draws", "5", "--seed", "1"])
+
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.out == ""
+    assert captured.err.splitlines() == [message]
+
+
+def test_cli_vary_optional_field_left_out(treaty_file, capsys):
+    # A field the format has but the file leaves out is still varied.
+    code = main(["score", treaty_file, "--vary", "parties.A.breach_cost=uniform(0, 0.1)",
+                 "--draws", "3", "--seed", "1"])
+
+    assert code == 0
+    assert "3 valid" in capsys.readouterr().out
+
+
 def test_varied_twice_named_as_typed():
     data = {"parties": [{"name": "A", "discount": 0.9}, {"name": "B", "discount": 0.8}]}
     with pytest.raises(VaryError, match=r"^--vary parties\.A\.discount is given twice; vary each field once$"):
