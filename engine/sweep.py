@@ -84,6 +84,10 @@ FORMULA_CHOICES = ("engine", *FORMULAS)
 PLOT_SUFFIXES = (".png", ".svg")
 CSV_SUFFIX = ".csv"
 
+# Most grid points in one task of a worker process. A point takes milliseconds
+# at least, so a task of this size still costs far more than sending it.
+MAX_CHUNK_POINTS = 32
+
 
 def check_missing_fields(
     data: dict, filename: str, positions: dict | None, axes: list[Axis]
@@ -608,7 +612,9 @@ def _score_grid(state: tuple, total: int, workers: int, rows: list[dict], bar: P
             bar.update(index + 1)
         return
 
-    chunk = max(1, total // (workers * 4))
+    # Several tasks per worker balance uneven points, and a bound on their size
+    # keeps progress steady and limits the finished points that Ctrl-C loses.
+    chunk = max(1, min(total // (workers * 4), MAX_CHUNK_POINTS))
     with WorkerPool(workers, _init_worker, state) as pool:
         for done, row in enumerate(pool.map(_evaluate_index, range(total), chunksize=chunk), 1):
             rows.append(row)
