@@ -166,6 +166,22 @@ class SpecModel(BaseModel):
                 sections.append(field.alias or name)
         return frozenset(sections)
 
+    @classmethod
+    def optional_values(cls) -> frozenset[str]:
+        """Return the keys of optional fields other than sections whose default is no value.
+
+        An empty value is rejected there too, although the default is None
+        inside the model: ``max_uses:`` left empty by mistake would
+        otherwise allow unlimited uses without a word.
+        """
+        sections = cls.optional_sections()
+        return frozenset(
+            field.alias or name
+            for name, field in cls.model_fields.items()
+            if not field.is_required() and (field.alias or name) not in sections
+            and type(None) in get_args(field.annotation)
+        )
+
     @model_validator(mode="wrap")
     @classmethod
     def _report_unknown_keys(cls, data: Any, handler):
@@ -177,7 +193,9 @@ class SpecModel(BaseModel):
         data = {key: value for key, value in data.items() if not (value is None and key in sections)}
         known = set(cls.known_keys())
         unknown = [key for key in data if key not in known]
-        if not unknown:
+        optional = cls.optional_values()
+        empty = [key for key, value in data.items() if value is None and key in optional]
+        if not unknown and not empty:
             return handler(data)
 
         details = [
@@ -188,10 +206,19 @@ class SpecModel(BaseModel):
             )
             for key in unknown
         ]
+        details.extend(
+            InitErrorDetails(
+                type=rule_error("the value is empty; write a value, or leave the field out for its default",
+                                "a value, or no key"),
+                loc=(key,),
+                input=None,
+            )
+            for key in empty
+        )
         # A misspelled key also leaves its field missing; the suggestion covers both.
         suggested = {suggest(key, cls.known_keys()) for key in unknown}
         try:
-            handler({key: value for key, value in data.items() if key in known})
+            handler({key: value for key, value in data.items() if key in known and key not in empty})
         except ValidationError as error:
             details.extend(
                 detail
@@ -206,8 +233,19 @@ def _is_model(kind: Any) -> bool:
 
 
 def _allow_empty_sections(schema: dict[str, Any], model: type[SpecModel]) -> None:
-    """Let the JSON Schema accept an empty optional section, as the loader does."""
+    """Let the JSON Schema accept an empty optional section and no other empty value, as the loader does."""
     properties = schema.get("properties", {})
+    for key in model.optional_values():
+        entry = properties.get(key, {})
+        forms = [form for form in entry.get("anyOf", []) if form != {"type": "null"}]
+        if len(forms) == 1:
+            del entry["anyOf"]
+            entry.update(forms[0])
+        elif forms:
+            entry["anyOf"] = forms
+        # The default is the field left out, which the schema cannot write as a value.
+        if entry.get("default", False) is None:
+            del entry["default"]
     for key in model.optional_sections():
         entry = properties.get(key)
         if entry is None or {"type": "null"} in entry.get("anyOf", []):

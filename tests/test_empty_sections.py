@@ -68,6 +68,36 @@ def test_empty_value_is_rejected(tmp_path, capsys, text, line, column, fragment)
     assert "an empty value" in err[0]
 
 
+ESCAPE = "provisions:\n  - kind: escape_hatch\n    trigger: {states: [now]}\n    suspension: 1 year\n"
+STICKY = """environment:
+  start: a
+  persistence: 0.5
+  states: {a: 0.5, b: 0.5}
+"""
+
+
+@pytest.mark.parametrize(
+    "text, line, column, path",
+    [
+        # Left out, max_uses means no limit, so an empty value must not mean that quietly.
+        (TREATY + ESCAPE + "    max_uses:\n", 16, 14, "provisions[0].max_uses"),
+        (TREATY + "model:\n  horizon: ~\n", 13, 12, "model.horizon"),
+        (TREATY + "description:\n", 12, 13, "description"),
+        (TREATY.replace("defection_value: 0.3", "defection_value: {a: 0.3, b: 0.3}")
+         + STICKY.replace("persistence: 0.5", "persistence:"), 14, 15, "environment.persistence"),
+    ],
+)
+def test_empty_optional_value_is_rejected(tmp_path, capsys, text, line, column, path):
+    file = tmp_path / "t.yaml"
+    file.write_text(text, encoding="utf-8")
+
+    assert main(["check", str(file)]) == 2
+
+    err = capsys.readouterr().err.replace(str(file), "t.yaml").splitlines()
+    assert err == [f"t.yaml:{line}:{column}: error: {path}: the value is empty; write a value, or leave "
+                   "the field out for its default (got an empty value; allowed: a value, or no key)"]
+
+
 def test_schema_accepts_empty_sections_only():
     schema = json.loads(schema_text())
     top = schema["properties"]
@@ -76,3 +106,6 @@ def test_schema_accepts_empty_sections_only():
     for entry in (top["model"], top["provisions"], top["sources"], top["terms"], renegotiation):
         assert {"type": "null"} in entry["anyOf"]
     assert "anyOf" not in top["name"] and "anyOf" not in top["period"]
+    assert top["description"]["type"] == "string"
+    assert schema["$defs"]["EscapeHatchProvision"]["properties"]["max_uses"]["type"] == "integer"
+    assert "anyOf" not in schema["$defs"]["ModelSettings"]["properties"]["horizon"]
