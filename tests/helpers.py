@@ -25,6 +25,22 @@ from engine.game import (
 )
 
 
+# The smallest valid treaty file: two parties, one state, no provisions.
+TWO_PARTY_TREATY = """\
+schema: treaty/v1
+name: Test treaty
+parties:
+  - name: A
+    discount: 0.9
+    defection_value: 0.3
+    regime_value: [[0, 0.2], [1, 0.8]]
+  - name: B
+    discount: 0.9
+    defection_value: 0.3
+    regime_value: [[0, 0.8], [1, 0.2]]
+"""
+
+
 def linear_points(at_zero: float, at_one: float) -> np.ndarray:
     """Return regime points for ``z(gamma) = at_zero + (at_one - at_zero) gamma``."""
     return np.array([[0.0, at_zero], [1.0, at_one]])

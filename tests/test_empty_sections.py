@@ -6,20 +6,9 @@ import pytest
 
 from engine.cli import main, schema_text
 from engine.loader import parse_treaty_text
+from helpers import TWO_PARTY_TREATY
 
-TREATY = """\
-schema: treaty/v1
-name: Test treaty
-parties:
-  - name: A
-    discount: 0.9
-    defection_value: 0.3
-    regime_value: [[0, 0.2], [1, 0.8]]
-  - name: B
-    discount: 0.9
-    defection_value: 0.3
-    regime_value: [[0, 0.8], [1, 0.2]]
-"""
+TREATY = TWO_PARTY_TREATY
 
 SUNSET = "provisions:\n  - kind: duration\n    term: 10 years\n"
 
