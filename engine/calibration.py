@@ -38,7 +38,15 @@ from engine.errors import NO_VALUE, Problem, SolverError, SpecError, format_valu
 from engine.heartbeat import ProgressNotes
 from engine.loader import schema_nodes
 from engine.spec_fields import DURATION_PATTERN, did_you_mean
-from engine.sweep_axes import SweepError, Target, apply_values, named_path, resolve_path
+from engine.sweep_axes import (
+    Axis,
+    SweepError,
+    Target,
+    apply_values,
+    format_is_integer,
+    named_path,
+    resolve_path,
+)
 from engine.worker_pool import WorkerPool, worker_count_problem
 
 _DISTRIBUTION = re.compile(r"^\s*([a-z]+)\s*\((.*)\)\s*$")
@@ -200,9 +208,7 @@ def _is_duration_field(target: Target) -> bool:
 
 def _is_whole_number_field(target: Target) -> bool:
     """Return True when the format allows only whole numbers at ``target``, such as ``model.grid``."""
-    # A field that may also be left empty (null) counts by its other forms.
-    nodes = [node for node in schema_nodes(target.keys) if node.get("type") != "null"]
-    return bool(nodes) and all(node.get("type") == "integer" for node in nodes)
+    return format_is_integer(target.keys)
 
 
 def _duration_message(data: dict, path: str, target: Target, distribution: Distribution,
@@ -521,7 +527,7 @@ def run_vary(filename: str, texts: list[str], draws: int, seed: int, workers: in
     VaryInterrupted
         On Ctrl-C, after any worker processes have stopped.
     """
-    from engine.sweep import read_treaty_mapping
+    from engine.sweep import check_missing_fields, read_treaty_mapping
 
     if draws < 3:
         raise VaryError(f"--draws must be at least 3, got {draws}")
@@ -534,6 +540,15 @@ def run_vary(filename: str, texts: list[str], draws: int, seed: int, workers: in
     loaded = read_treaty_mapping(filename)
     fields = parse_varied(loaded.data, texts, filename)
     values = draw_values(fields, draws, seed)
+
+    # A field that the file leaves out may not accept a number at all, such
+    # as a state the environment lacks. As in a sweep, that is an error in the
+    # request rather than a run of invalid draws. The check stops at the first
+    # draw that passes, and every draw would be validated anyway.
+    added = [Axis(field.path, values[:, column], field.targets) for column, field in enumerate(fields)
+             if any(target.missing for target in field.targets)]
+    if added:
+        check_missing_fields(loaded.data, filename, loaded.positions, added, values_name="drawn value")
 
     outcomes: list[dict] = []
     try:

@@ -90,7 +90,7 @@ MAX_CHUNK_POINTS = 32
 
 
 def check_missing_fields(
-    data: dict, filename: str, positions: dict | None, axes: list[Axis]
+    data: dict, filename: str, positions: dict | None, axes: list[Axis], values_name: str = "grid value"
 ) -> None:
     """Reject an axis that adds a field the format does not accept, such as a misspelling.
 
@@ -126,7 +126,7 @@ def check_missing_fields(
         else:
             raise SweepError(
                 f"{filename}: invalid path {axis.path!r}: the file has no such field, and adding it "
-                f"fails validation at every grid value: {first_problem}"
+                f"fails validation at every {values_name}: {first_problem}"
             )
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from engine.durations import DurationError, parse_duration
+from engine.spec_fields import did_you_mean
 
 # The unit word of a duration written as a number and a unit, e.g. "10 years".
 _WORDED_UNIT = re.compile(r"^\s*[\d.]+\s*([A-Za-z]+?)s?\s*$")
@@ -417,7 +418,7 @@ def _resolve_rest(
     for position, part in enumerate(rest):
         segment = part.text
         last = position == len(rest) - 1
-        where = ".".join(str(key) for key in walked) or "the top level"
+        where = named_path(data, tuple(walked)) or "the top level"
         if container is None and walked and isinstance(walked[-1], str):
             # An empty section such as `model:` counts as left out, so its
             # fields can be swept as if it were written `model: {}`.
@@ -428,8 +429,15 @@ def _resolve_rest(
             if segment not in container:
                 if last:
                     walked.append(key)
-                    return Target(tuple(walked), missing=True)
+                    return Target(tuple(walked), missing=True, integer=format_is_integer(tuple(walked)))
                 fields = f"fields: {', '.join(map(str, container))}" if container else "it is empty"
+                known = _format_keys(tuple(walked))
+                if segment not in known:
+                    # A misspelling: adding the key as written would not help.
+                    raise SweepError(
+                        f"invalid path {path!r}: {where} has no field {segment!r} in the treaty "
+                        f"format{did_you_mean(segment, known)}"
+                    )
                 raise SweepError(
                     f"invalid path {path!r}: {where} has no field {segment!r} "
                     f"({fields}); to set a field inside {segment!r}, add {segment!r} to the file first"
@@ -450,6 +458,29 @@ def _resolve_rest(
         container = container[key]
 
     return _describe_field(path, tuple(walked), container)
+
+
+def _format_keys(keys: tuple[str | int, ...]) -> list[str]:
+    """Return the field names that the treaty format declares inside the field at ``keys``.
+
+    A mapping whose keys the file chooses, such as the states, has every
+    name allowed, so the list is empty and no name counts as a misspelling.
+    """
+    from engine.loader import schema_nodes
+
+    nodes = schema_nodes(keys)
+    if any(isinstance(node.get("additionalProperties"), dict) for node in nodes):
+        return []
+    return sorted({key for node in nodes for key in node.get("properties", {})})
+
+
+def format_is_integer(keys: tuple[str | int, ...]) -> bool:
+    """Return True when the treaty format allows only whole numbers at ``keys``, such as ``model.grid``."""
+    from engine.loader import schema_nodes
+
+    # A field that may also be left empty (null) counts by its other forms.
+    nodes = [node for node in schema_nodes(keys) if node.get("type") != "null"]
+    return bool(nodes) and all(node.get("type") == "integer" for node in nodes)
 
 
 def _describe_field(path: str, keys: tuple[str | int, ...], value: Any) -> Target:

@@ -259,6 +259,19 @@ def test_added_field_error_names_file(tmp_path, capsys):
     assert err.startswith(f"error: {path}: invalid path 'environment.persistance': the file has no such field")
 
 
+def test_left_out_whole_number_field_writes_integers(tmp_path, capsys):
+    # `grid` is left out of the file, and the format declares it a whole number.
+    path = write_fixture(tmp_path)
+    with open(path, "a") as file:
+        file.write("model:\n")
+    out = tmp_path / "grid.csv"
+
+    code, _, _ = run([path, "--x", "model.grid=21:40:3", "--formula", "printed", "--out", str(out)], capsys)
+
+    assert code == 0
+    assert [line.split(",")[0] for line in out.read_text().splitlines()] == ["model.grid", "21", "30.5", "40"]
+
+
 def test_missing_file_exit_2(tmp_path, capsys):
     code, _, err = run([str(tmp_path / "absent.yaml"), "--x", "a.b=0:1:2"], capsys)
     assert code == 2

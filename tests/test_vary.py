@@ -147,6 +147,31 @@ def test_cli_vary_misspelt_field(treaty_file, capsys, vary, message):
     assert captured.err.splitlines() == [message]
 
 
+def test_cli_vary_added_field_never_valid(treaty_file, capsys):
+    # The file leaves `bargaining` out, and no number can go there: as in a
+    # sweep, that is an error in the request, not 5 invalid draws.
+    code = main(["score", treaty_file, "--vary", "model.bargaining=uniform(0, 1)", "--draws", "5",
+                 "--seed", "1"])
+
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"error: {treaty_file}: invalid path 'model.bargaining': the file has no "
+                               "such field, and adding it fails validation at every drawn value: ")
+    assert "model.bargaining: not an allowed value" in lines[0]
+
+
+def test_cli_vary_misspelt_section(treaty_file, capsys):
+    code = main(["score", treaty_file, "--vary", "parties.A.belifs.persistence=uniform(0, 1)"])
+
+    assert code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: invalid path 'parties.A.belifs.persistence': parties.A has no field 'belifs' in the "
+        "treaty format; did you mean `beliefs`?"]
+
+
 def test_cli_vary_optional_field_left_out(treaty_file, capsys):
     # A field the format has but the file leaves out is still varied.
     code = main(["score", treaty_file, "--vary", "parties.A.breach_cost=uniform(0, 0.1)",
