@@ -410,7 +410,7 @@ def _run_compare(arguments: argparse.Namespace) -> int:
             simulations, seed = compare_simulations(games, [score for score, _ in scores], arguments,
                                                     progress=True)
         except SimulationInterrupted as interrupt:
-            _print_comparison(arguments, scores, interrupt.simulations, interrupt.seed)
+            _print_partial(lambda: _print_comparison(arguments, scores, interrupt.simulations, interrupt.seed))
             return _report_interrupted_paths(interrupt, " per design")
         except SolverError as error:
             print(f"error: {error}", file=sys.stderr)
@@ -462,7 +462,8 @@ def _run_simulate(arguments: argparse.Namespace) -> int:
                                    arguments.workers, progress=True)
     except SimulationInterrupted as interrupt:
         partial = interrupt.simulations[0]
-        print(json.dumps(partial.to_dict(), indent=2) if arguments.json else format_simulation(partial))
+        _print_partial(lambda: print(json.dumps(partial.to_dict(), indent=2) if arguments.json
+                                     else format_simulation(partial)))
         return _report_interrupted_paths(interrupt)
     except SpecError as error:
         _print_problems(error)
@@ -483,6 +484,20 @@ def _run_simulate(arguments: argparse.Namespace) -> int:
     else:
         print(format_simulation(simulation))
     return EXIT_OK
+
+
+def _print_partial(print_report) -> None:
+    """Run ``print_report`` and flush stdout, where a reader that has gone does not stop the command.
+
+    The line on stderr that counts the finished work and the exit status 130
+    still follow, as after a sweep, because the run was stopped by Ctrl-C and
+    not by the reader.
+    """
+    try:
+        print_report()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _discard_failed_output()
 
 
 def _report_interrupted_paths(interrupt, scope: str = "") -> int:

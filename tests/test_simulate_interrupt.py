@@ -276,3 +276,32 @@ def test_ctrl_c_with_workers_reports_partial(tmp_path, capsys, monkeypatch):
     assert report["paths_requested"] == requested
     assert main(["simulate", path, "--paths", str(finished), "--seed", "3", "--json"]) == 0
     assert without_partial_marks(report) == json.loads(capsys.readouterr().out)
+
+
+class ClosedPipe:
+    """A stdout whose reader has gone, as in `treaty simulate ... | head -1` after the first line."""
+
+    def write(self, text):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self):
+        pass
+
+    def fileno(self):
+        raise OSError("no file descriptor")
+
+
+@pytest.mark.parametrize("command", [["simulate"], ["compare", "--simulate"]])
+def test_interrupt_counted_when_reader_gone(tmp_path, capsys, monkeypatch, command):
+    # Ctrl-C stopped the run, not the reader, so the count and status 130 still follow.
+    path = write_treaty(tmp_path, "flexible", ESCAPE)
+    files = [path] if command == ["simulate"] else [path, path]
+    interrupt_serial_blocks(monkeypatch, 4)
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+
+    code = main([command[0], *files, *command[1:], "--paths", str(PATHS), "--seed", "4"])
+
+    # Four blocks are two whole rounds when two designs share them.
+    finished = 4 * BLOCK // len(files)
+    assert code == 130
+    assert capsys.readouterr().err.splitlines()[-1].startswith(f"interrupted after {finished:,} of {PATHS:,} paths")
