@@ -18,6 +18,10 @@ EXIT_INTERRUPTED = 130
 # The value of ``engine.cli.EXIT_SOLVER``, which also covers running out of memory.
 EXIT_OUT_OF_MEMORY = 3
 
+# How the GNU C library's loader reports a compiled module that does not fit
+# in the memory left.
+MAP_FAILED = "failed to map segment from shared object"
+
 START_FAILED = ("error: not enough memory to start `treaty`: loading numpy and the engine "
                 "failed; raise the memory limit (`ulimit -v`, or the batch system's)")
 
@@ -27,9 +31,13 @@ def main() -> int:
     try:
         try:
             from engine.cli import main as run_command
-        except MemoryError:
-            # Under a tight limit such as `ulimit -v` the imports alone can fail.
-            # The command's own handler, which blames the model, is not loaded yet.
+        except (MemoryError, ImportError) as error:
+            # Under a tight limit such as `ulimit -v` the imports alone can fail:
+            # Python runs out of memory, or the system loader cannot map a
+            # compiled module. The command's own handler, which blames the
+            # model, is not loaded yet.
+            if isinstance(error, ImportError) and MAP_FAILED not in str(error):
+                raise
             print(START_FAILED, file=sys.stderr)
             return EXIT_OUT_OF_MEMORY
 

@@ -150,6 +150,9 @@ def _one_line(text: str) -> str:
 
 def _escape(char: str) -> str:
     code = ord(char)
+    if code < 0x20:
+        # JSON's own escapes, such as \\t for a tab, as in the quoted keys.
+        return json.dumps(char)[1:-1]
     return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 

@@ -131,7 +131,8 @@ class Environment(SpecModel):
                 )
             problems += _transition_problems(self.transitions)
         elif self.states is None:
-            problems.append(((), "missing `states` (with `persistence`) or `transitions`", None, ""))
+            # Reported at the `environment` key, since no value in the section is at fault.
+            problems.append(((), "missing `states` (with `persistence`) or `transitions`", NO_VALUE, "", True))
         else:
             problems += _state_problems(self.states, self.persistence)
 

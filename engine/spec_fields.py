@@ -208,8 +208,8 @@ class SpecModel(BaseModel):
         ]
         details.extend(
             InitErrorDetails(
-                type=rule_error("the value is empty; write a value, or leave the field out for its default",
-                                "a value, or no key"),
+                type=rule_error("the value is empty; write a value, or leave the field out where the "
+                                "format allows it", "a value, or no key"),
                 loc=(key,),
                 input=None,
             )
@@ -277,15 +277,23 @@ def _reusable_details(error: ValidationError) -> list[InitErrorDetails]:
     return details
 
 
+DURATION_ALLOWED = "a duration such as `6 months` or `P6M`"
+
+
 def _validate_duration(value: Any, info: ValidationInfo, *, positive: bool) -> Duration:
     if isinstance(value, Duration):
         return value
-    if not isinstance(value, str):
-        raise rule_error(f"a duration needs a unit: write {DURATION_FORMS}", "a duration such as `1 year`")
+    if value is None:
+        raise rule_error("expected a duration; the value is empty", DURATION_ALLOWED)
+    if is_number(value):
+        # The same advice as for the text "10", which a reader cannot tell apart.
+        value = format(value, "g") if isinstance(value, float) else str(value)
+    elif not isinstance(value, str):
+        raise rule_error(f"expected a duration written as text: {DURATION_FORMS}", DURATION_ALLOWED)
     try:
         duration = parse_duration(value)
     except DurationError as error:
-        raise rule_error(str(error), "a duration such as `6 months` or `P6M`") from None
+        raise rule_error(str(error), DURATION_ALLOWED) from None
 
     if positive and duration.years <= 0:
         raise rule_error("must be longer than zero", "a positive duration")

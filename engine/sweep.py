@@ -1039,5 +1039,5 @@ def _difference_line(first: SweepResult, second: SweepResult) -> str:
     )
     unscored = int((~scored).sum())
     if unscored:
-        line += f"; {count_text(unscored)} not scored under both designs, left out"
+        line += f"; {count_text(unscored)} not scored under one design or both, left out"
     return line

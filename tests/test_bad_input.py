@@ -489,7 +489,7 @@ CASES = [
         "must be at least 0",
     ),
     ("period zero", edit("period: 1 year", "period: 0 years"), "period", 3, 9, "must be longer than zero"),
-    ("duration without unit", edit("term: 10 years", "term: 10"), "provisions[0].term", 19, 11, "a duration needs a unit: write a number and a unit such as `90 days`"),
+    ("duration without unit", edit("term: 10 years", "term: 10"), "provisions[0].term", 19, 11, "a duration needs a unit, e.g. `10 years` (got 10;"),
     (
         "duration text without unit",
         edit("term: 10 years", 'term: "10"'),

@@ -84,7 +84,7 @@ def test_empty_optional_value_is_rejected(tmp_path, capsys, text, line, column, 
 
     err = capsys.readouterr().err.replace(str(file), "t.yaml").splitlines()
     assert err == [f"t.yaml:{line}:{column}: error: {path}: the value is empty; write a value, or leave "
-                   "the field out for its default (got an empty value; allowed: a value, or no key)"]
+                   "the field out where the format allows it (got an empty value; allowed: a value, or no key)"]
 
 
 def test_schema_accepts_empty_sections_only():
@@ -98,3 +98,39 @@ def test_schema_accepts_empty_sections_only():
     assert top["description"]["type"] == "string"
     assert schema["$defs"]["EscapeHatchProvision"]["properties"]["max_uses"]["type"] == "integer"
     assert "anyOf" not in schema["$defs"]["ModelSettings"]["properties"]["horizon"]
+
+
+@pytest.mark.parametrize(
+    "written, message",
+    [
+        ("", "expected a duration; the value is empty (got an empty value;"),
+        ("10", "a duration needs a unit, e.g. `10 years` (got 10;"),
+        ("'10'", 'a duration needs a unit, e.g. `10 years` (got "10";'),
+        ("true", "expected a duration written as text: a number and a unit such as `90 days`"),
+        ("{years: 10}", "expected a duration written as text: a number and a unit such as `90 days`"),
+    ],
+)
+def test_duration_message_by_form(tmp_path, capsys, written, message):
+    # A number and the same number quoted get the same advice, and an empty
+    # duration reads as empty, like an empty number.
+    file = tmp_path / "t.yaml"
+    file.write_text(TREATY + SUNSET.replace("10 years", written), encoding="utf-8")
+
+    assert main(["check", str(file)]) == 2
+
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1
+    assert f"error: provisions[0].term: {message}" in err[0]
+
+
+@pytest.mark.parametrize("states", ["", "  states:\n"])
+def test_environment_without_states_named_at_key(tmp_path, capsys, states):
+    # Left out or empty, the missing states are reported at the `environment`
+    # key, and no value is quoted, because none was written.
+    file = tmp_path / "t.yaml"
+    file.write_text(TREATY + "environment:\n  start: a\n  persistence: 0.5\n" + states, encoding="utf-8")
+
+    assert main(["check", str(file)]) == 2
+
+    err = capsys.readouterr().err.replace(str(file), "t.yaml").splitlines()
+    assert err[0] == "t.yaml:12:1: error: environment: missing `states` (with `persistence`) or `transitions`"

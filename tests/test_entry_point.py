@@ -64,3 +64,29 @@ def test_no_memory_during_import():
     assert result.returncode == 3
     assert result.stderr == entry_point.START_FAILED + "\n"
     assert result.stdout == ""
+
+
+# The system loader cannot map a compiled module, as under a tight `ulimit -v`.
+NO_MAPPING_DURING_IMPORT = CTRL_C_DURING_IMPORT.replace(
+    "os.kill(os.getpid(), signal.SIGINT)",
+    "raise ImportError('libx.so: failed to map segment from shared object')")
+
+# Any other import failure is a broken installation, whose traceback is kept.
+BROKEN_IMPORT = CTRL_C_DURING_IMPORT.replace("os.kill(os.getpid(), signal.SIGINT)",
+                                             "raise ImportError('no module named x')")
+
+
+def test_no_memory_to_map_module():
+    result = subprocess.run([sys.executable, "-c", NO_MAPPING_DURING_IMPORT, "check", "treaties/abm.yaml"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+    assert result.returncode == 3
+    assert result.stderr == entry_point.START_FAILED + "\n"
+
+
+def test_other_import_error_kept():
+    result = subprocess.run([sys.executable, "-c", BROKEN_IMPORT, "check", "treaties/abm.yaml"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+    assert result.returncode == 1
+    assert "ImportError: no module named x" in result.stderr

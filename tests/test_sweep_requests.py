@@ -334,7 +334,7 @@ def test_compare_leaves_out_invalid_points(tmp_path, capsys):
     code, out, err = run([*argv, "--quiet"], capsys)
     assert code == 0, err
     assert f"agreement only under {first}: 0 points; only under {second}: 0 points" in out
-    assert "1 point not scored under both designs, left out" in out
+    assert "1 point not scored under one design or both, left out" in out
 
 
 # --------------------------------------------------------------------------
