@@ -18,8 +18,8 @@ EXIT_INTERRUPTED = 130
 # The value of ``engine.cli.EXIT_SOLVER``, which also covers running out of memory.
 EXIT_OUT_OF_MEMORY = 3
 
-# How the GNU C library's loader reports a compiled module that does not fit
-# in the memory left.
+# The part of the GNU C library loader's message that names a compiled module
+# which does not fit in the memory left.
 MAP_FAILED = "failed to map segment from shared object"
 
 START_FAILED = ("error: not enough memory to start `treaty`: loading numpy and the engine "
