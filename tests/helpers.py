@@ -25,7 +25,8 @@ from engine.game import (
 )
 
 
-# The smallest valid treaty file: two parties, one state, no provisions.
+# The smallest valid treaty file: two parties, one state, no provisions. The
+# closed forms of the --vary tests are derived from these numbers.
 TWO_PARTY_TREATY = """\
 schema: treaty/v1
 name: Test treaty

@@ -6,20 +6,9 @@ from engine.cli import main
 from engine.errors import SpecError
 from engine.loader import parse_treaty_text
 from engine.yaml_loader import load_yaml
+from helpers import TWO_PARTY_TREATY
 
-TREATY = """\
-schema: treaty/v1
-name: Test treaty
-parties:
-  - name: {first}
-    discount: {discount}
-    defection_value: 0.3
-    regime_value: [[0, 0.2], [1, 0.8]]
-  - name: B
-    discount: 0.9
-    defection_value: 0.3
-    regime_value: [[0, 0.8], [1, 0.2]]
-"""
+TREATY = TWO_PARTY_TREATY.replace("  - name: A\n    discount: 0.9\n", "  - name: {first}\n    discount: {discount}\n", 1)
 
 
 def treaty(first: str = "A", discount: str = "0.9") -> str:

@@ -11,6 +11,7 @@ import pytest
 from engine import calibration, heartbeat
 from engine.calibration import VaryError, draw_values, parse_distribution, parse_varied, run_vary
 from engine.cli import main
+from helpers import TWO_PARTY_TREATY
 
 # One state, both parties with defection value b = 0.3 and regime values
 # z_A = 0.2 + 0.6 g, z_B = 0.8 - 0.6 g.  Grim trigger needs z >= b (2 - delta)
@@ -19,19 +20,7 @@ from engine.cli import main
 # Participation (z >= b) is weaker.  So agreement holds exactly when the drawn
 # common discount is at least 1/3.
 NAME = "Two parties, one state"
-SPEC = f"""schema: treaty/v1
-name: {NAME}
-parties:
-  - name: A
-    discount: 0.9
-    defection_value: 0.3
-    regime_value: [[0, 0.2], [1, 0.8]]
-  - name: B
-    discount: 0.9
-    defection_value: 0.3
-    regime_value: [[0, 0.8], [1, 0.2]]
-model: {{grid: 21}}
-"""
+SPEC = TWO_PARTY_TREATY.replace("name: Test treaty", f"name: {NAME}") + "model: {grid: 21}\n"
 THRESHOLD = 1 / 3
 
 
