@@ -240,7 +240,9 @@ def _allow_empty_sections(schema: dict[str, Any], model: type[SpecModel]) -> Non
         forms = [form for form in entry.get("anyOf", []) if form != {"type": "null"}]
         if len(forms) == 1:
             del entry["anyOf"]
-            entry.update(forms[0])
+            # The field's own description comes before the generic one of its type.
+            for name, value in forms[0].items():
+                entry.setdefault(name, value)
         elif forms:
             entry["anyOf"] = forms
         # The default is the field left out, which the schema cannot write as a value.
@@ -286,6 +288,9 @@ def _validate_duration(value: Any, info: ValidationInfo, *, positive: bool) -> D
     if value is None:
         raise rule_error("expected a duration; the value is empty", DURATION_ALLOWED)
     if is_number(value):
+        if not 0 < value < 1_000_000:
+            # No unit would make this number a valid duration, so none is suggested.
+            raise rule_error(f"a duration needs a unit: write {DURATION_FORMS}", DURATION_ALLOWED)
         # The same advice as for the text "10", which a reader cannot tell apart.
         value = format(value, "g") if isinstance(value, float) else str(value)
     elif not isinstance(value, str):

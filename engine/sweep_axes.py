@@ -432,7 +432,7 @@ def _resolve_rest(
                     return Target(tuple(walked), missing=True, integer=format_is_integer(tuple(walked)))
                 fields = f"fields: {', '.join(map(str, container))}" if container else "it is empty"
                 known = _format_keys(tuple(walked))
-                if segment not in known:
+                if known and segment not in known:
                     # A misspelling: adding the key as written would not help.
                     raise SweepError(
                         f"invalid path {path!r}: {where} has no field {segment!r} in the treaty "
@@ -500,7 +500,8 @@ def _describe_field(path: str, keys: tuple[str | int, ...], value: Any) -> Targe
             )
         return Target(keys, unit=unit)
     if value is None:
-        return Target(keys)
+        # An empty value in the file, which the grid value replaces.
+        return Target(keys, integer=format_is_integer(keys))
     kind = "list" if isinstance(value, list) else "mapping"
     raise SweepError(
         f"invalid path {path!r}: the field contains a {kind}; name one of its elements"

@@ -97,7 +97,10 @@ def test_schema_accepts_empty_sections_only():
     assert "anyOf" not in top["name"] and "anyOf" not in top["period"]
     assert top["description"]["type"] == "string"
     assert schema["$defs"]["EscapeHatchProvision"]["properties"]["max_uses"]["type"] == "integer"
-    assert "anyOf" not in schema["$defs"]["ModelSettings"]["properties"]["horizon"]
+    horizon = schema["$defs"]["ModelSettings"]["properties"]["horizon"]
+    assert "anyOf" not in horizon
+    # The field's own description, not the generic one of durations.
+    assert horizon["description"].startswith("Length of reported payoff streams")
 
 
 @pytest.mark.parametrize(
@@ -108,6 +111,10 @@ def test_schema_accepts_empty_sections_only():
         ("'10'", 'a duration needs a unit, e.g. `10 years` (got "10";'),
         ("true", "expected a duration written as text: a number and a unit such as `90 days`"),
         ("{years: 10}", "expected a duration written as text: a number and a unit such as `90 days`"),
+        # No unit makes these valid, so no value with a unit is suggested.
+        ("-5", "a duration needs a unit: write a number and a unit such as `90 days`"),
+        ("0", "a duration needs a unit: write a number and a unit such as `90 days`"),
+        ("1000000", "a duration needs a unit: write a number and a unit such as `90 days`"),
     ],
 )
 def test_duration_message_by_form(tmp_path, capsys, written, message):

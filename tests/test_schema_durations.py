@@ -26,8 +26,9 @@ KELVIN_SIGN = "\u212a"
 
 def _find_duration_patterns(node):
     if isinstance(node, dict):
-        description = node.get("description", "")
-        if "pattern" in node and description.startswith(("A duration", "A positive duration")):
+        # Every duration field carries the examples of the duration type, and
+        # its own description.
+        if "pattern" in node and "6 months" in node.get("examples", []):
             yield node["pattern"]
         for value in node.values():
             yield from _find_duration_patterns(value)

@@ -135,6 +135,26 @@ def test_field_of_an_empty_section_is_created():
     assert treaty["model"] is None
 
 
+def test_new_state_row_is_not_a_misspelling():
+    # State names are the file's own, so a new one is not a misspelt field.
+    treaty = {**TREATY, "environment": {"start": "a", "transitions": {"a": {"a": 1.0}}}}
+
+    with pytest.raises(SweepError) as caught:
+        resolve_path(treaty, "environment.transitions.c.a")
+
+    assert "environment.transitions has no field 'c' (fields: a); to set a field inside 'c'" in str(caught.value)
+
+
+def test_empty_whole_number_field_is_integer():
+    # `max_uses:` written empty: the grid value replaces it, as a whole number.
+    treaty = {**TREATY, "provisions": [{"kind": "escape_hatch", "max_uses": None}]}
+
+    (target,) = resolve_path(treaty, "provisions.escape_hatch.max_uses")
+
+    assert target.integer
+    assert apply_values(treaty, [((target,), 2.0)])["provisions"][0]["max_uses"] == 2
+
+
 def test_deeper_field_of_an_empty_section_is_named():
     with pytest.raises(SweepError) as caught:
         resolve_path({**TREATY, "model": None}, "model.horizon.years")
