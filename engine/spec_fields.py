@@ -15,6 +15,7 @@ its problems reported at once.
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import re
 import unicodedata
@@ -149,6 +150,7 @@ class SpecModel(BaseModel):
         return f"unknown field `{key}`{did_you_mean(key, cls.known_keys())}"
 
     @classmethod
+    @functools.cache
     def optional_sections(cls) -> frozenset[str]:
         """Return the keys of optional fields that hold a mapping or a list.
 
@@ -167,6 +169,7 @@ class SpecModel(BaseModel):
         return frozenset(sections)
 
     @classmethod
+    @functools.cache
     def optional_values(cls) -> frozenset[str]:
         """Return the keys of optional fields other than sections whose default is no value.
 
@@ -185,7 +188,11 @@ class SpecModel(BaseModel):
     @model_validator(mode="wrap")
     @classmethod
     def _report_unknown_keys(cls, data: Any, handler):
-        """Report unknown keys with a suggestion, together with every other problem."""
+        """Drop empty optional sections, and report unknown keys and other empty values with every other problem.
+
+        The two sets of keys are computed once per model class, because this
+        runs for every sweep point and every ``--vary`` draw.
+        """
         if not isinstance(data, dict):
             return handler(data)
 

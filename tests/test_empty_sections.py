@@ -94,7 +94,8 @@ def test_schema_accepts_empty_sections_only():
 
     for entry in (top["model"], top["provisions"], top["sources"], top["terms"], renegotiation):
         assert {"type": "null"} in entry["anyOf"]
-    assert "anyOf" not in top["name"] and "anyOf" not in top["period"]
+    assert "anyOf" not in top["name"]
+    assert "anyOf" not in top["period"]
     assert top["description"]["type"] == "string"
     assert schema["$defs"]["EscapeHatchProvision"]["properties"]["max_uses"]["type"] == "integer"
     horizon = schema["$defs"]["ModelSettings"]["properties"]["horizon"]
